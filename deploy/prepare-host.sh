@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Makes a Debian 12 host ready for virt-dr-agent, as root: installs what is missing
+# (apt), then starts virtlogd, libvirtd and RabbitMQ if they are not answering.
+# Idempotent; safe to run on every test run. Works with or without systemd.
+#   --with-test-tools   also the test guest's parts and the real oslo.messaging client
+set -euo pipefail
+
+log() { printf 'prepare-host: %s\n' "$*" >&2; }
+[[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
+
+packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates)
+if [[ ${1:-} == --with-test-tools ]]; then
+  packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+have_systemd() { [[ -d /run/systemd/system ]]; }
+
+if ! virsh -c qemu:///system uri >/dev/null 2>&1; then
+  log "starting libvirtd"
+  if have_systemd; then
+    systemctl start virtlogd libvirtd
+  else
+    pgrep -x virtlogd >/dev/null || virtlogd -d
+    pgrep -x libvirtd >/dev/null || libvirtd -d
+  fi
+  for _ in $(seq 1 60); do virsh -c qemu:///system uri >/dev/null 2>&1 && break; sleep 0.5; done
+  virsh -c qemu:///system uri >/dev/null || { log "libvirtd does not answer"; exit 1; }
+fi
+
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  log "starting RabbitMQ"
+  if have_systemd; then systemctl start rabbitmq-server; else rabbitmq-server -detached; fi
+  for _ in $(seq 1 120); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+  rabbitmqctl -q status >/dev/null || { log "RabbitMQ does not answer"; exit 1; }
+  # status answers before the AMQP listener is up; wait for the port too.
+  for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 0.5; done
+fi
+log "ready: libvirt $(virsh -c qemu:///system version --daemon 2>/dev/null | awk '/daemon/ {print $NF}'), RabbitMQ up"

@@ -1,0 +1,94 @@
+import { InvalidArgument } from '../errors.js';
+
+/**
+ * Readers for RPC keyword arguments. Each request's args are parsed once, at the edge,
+ * into a typed object; an unexpected key, a wrong type or a value outside its set is an
+ * InvalidArgument naming the argument.
+ */
+export class ArgReader {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly method: string,
+    private readonly args: Record<string, unknown>,
+  ) {}
+
+  string(name: string): string {
+    const value = this.take(name);
+    if (value === undefined || value === null) throw this.error(name, 'is required');
+    if (typeof value !== 'string' || value.length === 0) throw this.error(name, 'must be a non-empty string');
+    return value;
+  }
+
+  optionalString(name: string): string | null {
+    const value = this.take(name);
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || value.length === 0) throw this.error(name, 'must be a non-empty string');
+    return value;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.take(name);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      throw this.error(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+    }
+    return value as T;
+  }
+
+  optionalOneOf<T extends string>(name: string, allowed: readonly T[]): T | null {
+    const value = this.take(name);
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      throw this.error(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} or null`);
+    }
+    return value as T;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.take(name);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') throw this.error(name, 'must be true or false');
+    return value;
+  }
+
+  stringList(name: string): string[] {
+    const value = this.take(name);
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+      throw this.error(name, 'must be a list of strings');
+    }
+    return value as string[];
+  }
+
+  /** Call last: refuses arguments the method does not take, so typos do not pass silently. */
+  done(): void {
+    const unknown = Object.keys(this.args).filter((k) => !this.seen.has(k));
+    if (unknown.length > 0) {
+      throw new InvalidArgument(`${this.method}() got unexpected argument(s): ${unknown.join(', ')}`);
+    }
+  }
+
+  private take(name: string): unknown {
+    this.seen.add(name);
+    return this.args[name];
+  }
+
+  private error(name: string, problem: string): InvalidArgument {
+    return new InvalidArgument(`${this.method}(): argument ${name} ${problem}`);
+  }
+}
+
+const DOMAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+:-]{0,254}$/;
+
+/**
+ * A domain as named in a request: a libvirt name or a UUID. It only ever reaches libvirt
+ * lookups, never a path, but hostile names (`../x`, slashes, control characters) are
+ * refused here all the same, with a message that says so.
+ */
+export function checkDomainName(method: string, value: string): string {
+  if (!DOMAIN_NAME.test(value) || value.includes('..')) {
+    throw new InvalidArgument(`${method}(): argument domain ${JSON.stringify(value.slice(0, 80))} is not a valid domain name or UUID`);
+  }
+  return value;
+}

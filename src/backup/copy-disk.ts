@@ -1,0 +1,92 @@
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VerificationFailed } from '../errors.js';
+import { convertToQcow2, imageInfo, relinkBacking } from '../qemu/qemu-img.js';
+import type { PointDisk } from '../repo/point.js';
+import { copyFileHashed, hashFile } from './copy-file.js';
+import type { DiskPlan } from './plan.js';
+
+export interface DiskCopyContext {
+  signal: AbortSignal;
+  bandwidth: number;
+  /** Bytes newly done, in the units planned by `bytesToCopy`. */
+  onBytes: (bytes: number) => void;
+}
+
+/** What a disk's copy will move, for the job's bytes_total. */
+export async function bytesToCopy(plan: DiskPlan): Promise<number> {
+  if (plan.copy === 'flatten') return (await imageInfo(plan.frozen)).virtualSize;
+  return (await stat(plan.frozen)).size;
+}
+
+/**
+ * Saves one frozen disk layer into a staged point folder and proves it: every file is
+ * read back from disk and its sha256 checked before it may go into a manifest.
+ */
+export async function saveDisk(
+  plan: DiskPlan,
+  stagingDir: string,
+  parent: { backupId: string; file: string; format: string } | null,
+  ctx: DiskCopyContext,
+): Promise<PointDisk> {
+  const destination = join(stagingDir, plan.pointFile);
+  const sha256 =
+    plan.copy === 'flatten'
+      ? await flattenChain(plan, destination, ctx)
+      : await copyLayer(plan, destination, parent, ctx);
+  const [info, { size }] = await Promise.all([imageInfo(destination), stat(destination)]);
+  return {
+    target: plan.target,
+    file: plan.pointFile,
+    format: plan.pointFormat,
+    virtual_size: info.virtualSize,
+    size,
+    sha256,
+  };
+}
+
+/** qemu-img reads the whole chain into one file; the file's hash is taken from disk. */
+async function flattenChain(plan: DiskPlan, destination: string, ctx: DiskCopyContext): Promise<string> {
+  const total = await bytesToCopy(plan);
+  let reported = 0;
+  await convertToQcow2(plan.frozen, destination, {
+    signal: ctx.signal,
+    onPercent: (percent) => {
+      const done = Math.floor((total * percent) / 100);
+      if (done > reported) ctx.onBytes(done - reported);
+      reported = Math.max(reported, done);
+    },
+  });
+  if (total > reported) ctx.onBytes(total - reported);
+  await fsyncFile(destination);
+  return hashFile(destination, ctx.signal);
+}
+
+/** Copies one layer byte for byte, checks it reads back the same, relinks a delta. */
+async function copyLayer(
+  plan: DiskPlan,
+  destination: string,
+  parent: { backupId: string; file: string; format: string } | null,
+  ctx: DiskCopyContext,
+): Promise<string> {
+  const copied = await copyFileHashed(plan.frozen, destination, ctx);
+  const reread = await hashFile(destination, ctx.signal);
+  if (reread !== copied) {
+    throw new VerificationFailed(`${plan.target}: the copy reads back as ${reread}, the source as ${copied}`);
+  }
+  if (plan.copy !== 'delta') return copied;
+  if (!parent) throw new VerificationFailed(`${plan.target}: an incremental needs its parent point`);
+  // Relative, so the repository can move and any point opens with plain qemu-img.
+  await relinkBacking(destination, `../${parent.backupId}/${parent.file}`, parent.format);
+  await fsyncFile(destination);
+  return hashFile(destination, ctx.signal);
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

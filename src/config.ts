@@ -1,0 +1,214 @@
+import { hostname } from 'node:os';
+import convict from 'convict';
+
+/**
+ * The agent's configuration: one convict schema, loaded once at start-up from a JSON
+ * file, then environment variables, then command-line flags (later wins). Every module
+ * receives the typed slice it needs; nothing below main.ts reads this object.
+ *
+ * The schema is the documentation: `virt-dr-agent --help-config` prints it.
+ */
+const schema = {
+  host: {
+    doc: 'Name of this agent on the bus: the server part of the per-host queue (T.S).',
+    format: String,
+    default: hostname(),
+    env: 'VIRT_DR_HOST',
+    arg: 'host',
+  },
+  bus: {
+    url: {
+      doc: 'AMQP URL of RabbitMQ. Its password is never logged.',
+      format: String,
+      default: 'amqp://guest:guest@127.0.0.1:5672/',
+      env: 'VIRT_DR_BUS_URL',
+      arg: 'bus-url',
+      sensitive: true,
+    },
+    exchange: {
+      doc: 'oslo control exchange (nova deployments use "nova").',
+      format: String,
+      default: 'openstack',
+      env: 'VIRT_DR_BUS_EXCHANGE',
+      arg: 'bus-exchange',
+    },
+    topic: {
+      doc: 'RPC topic: the shared queue T and the per-host queue T.<host>.',
+      format: String,
+      default: 'virt_dr',
+      env: 'VIRT_DR_BUS_TOPIC',
+      arg: 'bus-topic',
+    },
+    amqp_durable_queues: {
+      doc: 'oslo [oslo_messaging_rabbit] amqp_durable_queues: declare exchange and queues durable.',
+      format: Boolean,
+      default: false,
+      env: 'VIRT_DR_BUS_AMQP_DURABLE_QUEUES',
+      arg: 'bus-amqp-durable-queues',
+    },
+    rabbit_quorum_queue: {
+      doc: 'oslo rabbit_quorum_queue: declare T and T.<host> as durable quorum queues.',
+      format: Boolean,
+      default: false,
+      env: 'VIRT_DR_BUS_RABBIT_QUORUM_QUEUE',
+      arg: 'bus-rabbit-quorum-queue',
+    },
+    rabbit_ha_queues: {
+      doc: 'oslo rabbit_ha_queues: declare queues with x-ha-policy "all".',
+      format: Boolean,
+      default: false,
+      env: 'VIRT_DR_BUS_RABBIT_HA_QUEUES',
+      arg: 'bus-rabbit-ha-queues',
+    },
+    rabbit_transient_queues_ttl: {
+      doc: 'oslo rabbit_transient_queues_ttl, seconds: x-expires of the fanout queue.',
+      format: 'nat',
+      default: 1800,
+      env: 'VIRT_DR_BUS_RABBIT_TRANSIENT_QUEUES_TTL',
+      arg: 'bus-rabbit-transient-queues-ttl',
+    },
+    notification_topics: {
+      doc: 'oslo [oslo_messaging_notifications] topics: notifications go to <topic>.<priority>.',
+      format: Array,
+      default: ['notifications'],
+      env: 'VIRT_DR_BUS_NOTIFICATION_TOPICS',
+      arg: 'bus-notification-topics',
+    },
+  },
+  libvirt: {
+    uri: {
+      doc: 'libvirt connection URI.',
+      format: String,
+      default: 'qemu:///system',
+      env: 'VIRT_DR_LIBVIRT_URI',
+      arg: 'libvirt-uri',
+    },
+  },
+  repo: {
+    path: {
+      doc: 'Backup repository: one folder per domain UUID, one per backup point.',
+      format: String,
+      default: '/var/lib/virt-dr/repo',
+      env: 'VIRT_DR_REPO_PATH',
+      arg: 'repo-path',
+    },
+  },
+  state: {
+    path: {
+      doc: 'Agent state: the job journal and the disk-chain records.',
+      format: String,
+      default: '/var/lib/virt-dr/state',
+      env: 'VIRT_DR_STATE_PATH',
+      arg: 'state-path',
+    },
+  },
+  jobs: {
+    concurrency: {
+      doc: 'Jobs that may run at once on this host (one per domain at most).',
+      format: 'nat',
+      default: 2,
+      env: 'VIRT_DR_JOBS_CONCURRENCY',
+      arg: 'jobs-concurrency',
+    },
+    keep_finished: {
+      doc: 'Finished jobs kept in the journal for get_job/list_jobs.',
+      format: 'nat',
+      default: 500,
+      env: 'VIRT_DR_JOBS_KEEP_FINISHED',
+      arg: 'jobs-keep-finished',
+    },
+  },
+  backup: {
+    freeze_timeout_s: {
+      doc: 'How long the guest agent may take to answer fsfreeze before it counts as absent.',
+      format: 'nat',
+      default: 10,
+      env: 'VIRT_DR_BACKUP_FREEZE_TIMEOUT_S',
+      arg: 'backup-freeze-timeout-s',
+    },
+    thaw_timeout_s: {
+      doc: 'Bound on thaw or resume; past it the agent logs loudly and keeps retrying in recovery.',
+      format: 'nat',
+      default: 10,
+      env: 'VIRT_DR_BACKUP_THAW_TIMEOUT_S',
+      arg: 'backup-thaw-timeout-s',
+    },
+    bandwidth_bytes_per_s: {
+      doc: 'Copy rate limit per job in bytes/s; 0 means unlimited.',
+      format: 'nat',
+      default: 0,
+      env: 'VIRT_DR_BACKUP_BANDWIDTH_BYTES_PER_S',
+      arg: 'backup-bandwidth-bytes-per-s',
+    },
+    progress_interval_ms: {
+      doc: 'Longest gap between progress notifications (they also come every 5 %).',
+      format: 'nat',
+      default: 2000,
+      env: 'VIRT_DR_BACKUP_PROGRESS_INTERVAL_MS',
+      arg: 'backup-progress-interval-ms',
+    },
+  },
+  log: {
+    level: {
+      doc: 'pino log level.',
+      format: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'],
+      default: 'info',
+      env: 'VIRT_DR_LOG_LEVEL',
+      arg: 'log-level',
+    },
+  },
+};
+
+export type AgentConfig = {
+  host: string;
+  bus: {
+    url: string;
+    exchange: string;
+    topic: string;
+    amqp_durable_queues: boolean;
+    rabbit_quorum_queue: boolean;
+    rabbit_ha_queues: boolean;
+    rabbit_transient_queues_ttl: number;
+    notification_topics: string[];
+  };
+  libvirt: { uri: string };
+  repo: { path: string };
+  state: { path: string };
+  jobs: { concurrency: number; keep_finished: number };
+  backup: {
+    freeze_timeout_s: number;
+    thaw_timeout_s: number;
+    bandwidth_bytes_per_s: number;
+    progress_interval_ms: number;
+  };
+  log: { level: string };
+};
+
+export class ConfigError extends Error {}
+
+/**
+ * Loads and validates the configuration. `argv` and `env` are parameters so tests
+ * can load a configuration without touching the process.
+ */
+export function loadConfig(options: {
+  file?: string | undefined;
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+}): AgentConfig {
+  const config = convict(schema, {
+    args: options.argv ?? [],
+    env: options.env ?? {},
+  });
+  try {
+    if (options.file) config.loadFile(options.file);
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  return config.getProperties() as AgentConfig;
+}
+
+/** The schema as text, with defaults and variables, for `--help-config`. */
+export function describeConfig(): string {
+  return JSON.stringify(convict(schema, { args: [], env: {} }).getSchema(), null, 2);
+}

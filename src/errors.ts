@@ -1,0 +1,122 @@
+/**
+ * The root of every error the agent raises on purpose.
+ *
+ * `retryable` steers control flow: the job runner and the bus retry only what says so
+ * (a dropped AMQP channel), and fail fast on the rest (an unknown domain).
+ * The class name is what an oslo failure reply reports as `class`, in module
+ * `virt_dr.errors` (shared/PROTOCOL.md), so renaming a subclass is a protocol change.
+ */
+export abstract class VirtDrError extends Error {
+  abstract readonly retryable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+
+  /** Structured detail for logs and the `error` field of a job; never holds secrets. */
+  toJSON(): { class: string; message: string } {
+    return { class: this.name, message: this.message };
+  }
+}
+
+/** A request the agent refuses because of what it says: wrong types, hostile names. */
+export class InvalidArgument extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The message could not be parsed at all (not JSON, not an oslo envelope). */
+export class MalformedMessage extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The caller's API version is newer than ours, or of another major. */
+export class UnsupportedVersion extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The method is not part of RPC API 1.0. Reported with oslo's own class and module. */
+export class NoSuchMethod extends VirtDrError {
+  readonly retryable = false;
+}
+
+export class DomainNotFound extends VirtDrError {
+  readonly retryable = false;
+}
+
+export class JobNotFound extends VirtDrError {
+  readonly retryable = false;
+}
+
+export class BackupNotFound extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The operation needs a running (or paused) domain; offline backup is not supported yet. */
+export class DomainNotRunning extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** Another job already holds the domain; at most one job runs per domain. */
+export class DomainBusy extends VirtDrError {
+  readonly retryable = true;
+}
+
+/** The guest agent did not answer and the quiesce policy was `agent`. */
+export class GuestAgentUnavailable extends VirtDrError {
+  readonly retryable = true;
+}
+
+/** A disk the agent cannot back up yet (block or network storage). */
+export class UnsupportedDisk extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The disk chain is not the one the agent left: an operator's snapshot, a missing overlay. */
+export class ChainMismatch extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** A copied file did not read back with the checksum it was written with. */
+export class VerificationFailed extends VirtDrError {
+  readonly retryable = true;
+}
+
+/** A libvirt call failed; carries libvirt's own code, domain and message. */
+export class HypervisorError extends VirtDrError {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly libvirt: { code: number; domain: number; message: string } | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** An external tool (qemu-img) exited non-zero. */
+export class ToolFailed extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The job was cancelled: by a user, by shutdown, or by its own deadline. */
+export class JobCancelled extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The agent stopped (crash, kill, power loss) while the job ran; recovery repaired what it could. */
+export class AgentRestarted extends VirtDrError {
+  readonly retryable = true;
+}
+
+/** Anything we did not anticipate, reported as such rather than as a raw stack. */
+export class InternalError extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** Wraps an unknown thrown value into the VirtDrError the bus and the journal report. */
+export function asVirtDrError(err: unknown): VirtDrError {
+  if (err instanceof VirtDrError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message, { cause: err });
+}

@@ -1,0 +1,50 @@
+/** A job's life, as the protocol names it. Only `queued` and `running` are unfinished. */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Actions have notification families of their own: virt_dr.<action>.start|progress|end|error. */
+export type JobAction = 'backup';
+
+export interface JobProgress {
+  bytes_done: number;
+  bytes_total: number;
+}
+
+/**
+ * A job as the journal keeps it: the protocol's job object plus what the agent needs to
+ * run it again (request) or repair after a crash (checkpoint).
+ */
+export interface JobRecord {
+  job_id: string;
+  action: JobAction;
+  /** The domain as the caller named it. */
+  domain: string;
+  domain_uuid: string;
+  domain_name: string;
+  state: JobState;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  progress: JobProgress;
+  result: unknown;
+  error: { class: string; message: string } | null;
+  request: {
+    args: Record<string, unknown>;
+    context: Record<string, unknown>;
+    request_id: string | null;
+    unique_id: string | null;
+  };
+  /** Recovery detail written by the operation before each step that changes the host. */
+  checkpoint: unknown;
+}
+
+export type PublicJob = Omit<JobRecord, 'request' | 'checkpoint'>;
+
+/** The job object of the protocol: what get_job, list_jobs and `wait: true` return. */
+export function publicJob(job: JobRecord): PublicJob {
+  const { request: _request, checkpoint: _checkpoint, ...visible } = job;
+  return visible;
+}
+
+export function isFinished(state: JobState): boolean {
+  return state !== 'queued' && state !== 'running';
+}

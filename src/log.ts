@@ -1,0 +1,61 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Paths pino masks wherever they appear in a log line. The bus URL carries RabbitMQ's
+ * password and a request's context may carry a Keystone token: neither is ever written.
+ */
+const REDACTED_PATHS = [
+  'password',
+  '*.password',
+  'url',
+  '*.url',
+  'bus.url',
+  'config.bus.url',
+  'context.auth_token',
+  'context.token',
+  '*.auth_token',
+];
+
+/**
+ * The root logger. JSON lines for journald and log shippers; human-readable only when a
+ * person is watching a terminal. Jobs log through `jobLogger` so every line of a job
+ * carries its job_id and request_id.
+ */
+export function createRootLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const pretty = destination === undefined && process.stdout.isTTY === true;
+  return pino(
+    {
+      level,
+      base: { service: 'virt-dr-agent' },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
+    },
+    destination,
+  );
+}
+
+export function jobLogger(
+  root: Logger,
+  job: { job_id: string; request_id: string | null; domain: string | null; action: string },
+): Logger {
+  return root.child({
+    job_id: job.job_id,
+    request_id: job.request_id,
+    domain: job.domain,
+    action: job.action,
+  });
+}
+
+/** `amqp://user:secret@host/` becomes `amqp://user:***@host/`, for messages that name a URL. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

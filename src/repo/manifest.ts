@@ -1,0 +1,85 @@
+import type { Manifest, PointDisk } from './point.js';
+import { isBackupId, isUuid } from '../util/ids.js';
+
+export class InvalidManifest extends Error {}
+
+/**
+ * Parses a manifest.json once into a typed Manifest, checking what later code relies on:
+ * ids that are safe as path parts, and disk files that stay inside the point's folder.
+ */
+export function parseManifest(text: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidManifest(`manifest is not JSON: ${(err as Error).message}`);
+  }
+  if (!isRecord(raw)) throw new InvalidManifest('manifest is not an object');
+  const m = raw;
+  if (m.manifest_version !== 1) throw new InvalidManifest('unknown manifest_version');
+  const backupId = str(m, 'backup_id');
+  if (!isBackupId(backupId)) throw new InvalidManifest(`bad backup_id ${backupId}`);
+  const uuid = str(m, 'domain_uuid');
+  if (!isUuid(uuid)) throw new InvalidManifest(`bad domain_uuid ${uuid}`);
+  const parent = m.parent === null ? null : str(m, 'parent');
+  if (parent !== null && !isBackupId(parent)) throw new InvalidManifest(`bad parent ${parent}`);
+  if (!Array.isArray(m.disks) || m.disks.length === 0) throw new InvalidManifest('no disks');
+  const disks = m.disks.map(parseDisk);
+  const mode = oneOf(m, 'mode', ['full', 'incremental'] as const);
+  return {
+    manifest_version: 1,
+    backup_id: backupId,
+    domain: str(m, 'domain'),
+    domain_uuid: uuid,
+    mode,
+    kind: oneOf(m, 'kind', ['scheduled', 'manual'] as const),
+    tier: oneOf(m, 'tier', ['fast', 'slow', 'manual'] as const),
+    parent,
+    created_at: str(m, 'created_at'),
+    quiesce: oneOf(m, 'quiesce', ['agent', 'suspend', 'none'] as const),
+    freeze_ms: num(m, 'freeze_ms'),
+    bytes: num(m, 'bytes'),
+    disks,
+    domain_xml: str(m, 'domain_xml'),
+  };
+}
+
+const SAFE_FILE = /^[a-z0-9]+\.(qcow2|raw)$/;
+
+function parseDisk(value: unknown): PointDisk {
+  if (!isRecord(value)) throw new InvalidManifest('disk is not an object');
+  const file = str(value, 'file');
+  if (!SAFE_FILE.test(file)) throw new InvalidManifest(`disk file ${file} is not a plain file name`);
+  return {
+    target: str(value, 'target'),
+    file,
+    format: oneOf(value, 'format', ['qcow2', 'raw'] as const),
+    virtual_size: num(value, 'virtual_size'),
+    size: num(value, 'size'),
+    sha256: str(value, 'sha256'),
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(record: Record<string, unknown>, key: string): string {
+  const value = record[key];
+  if (typeof value !== 'string') throw new InvalidManifest(`${key} must be a string`);
+  return value;
+}
+
+function num(record: Record<string, unknown>, key: string): number {
+  const value = record[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidManifest(`${key} must be a number`);
+  return value;
+}
+
+function oneOf<T extends string>(record: Record<string, unknown>, key: string, allowed: readonly T[]): T {
+  const value = record[key];
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidManifest(`${key} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
