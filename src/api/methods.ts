@@ -1,4 +1,5 @@
-import { DomainNotFound, InvalidArgument, NoSuchMethod } from '../errors.js';
+import { DomainNotFound, GuestAgentUnavailable, InvalidArgument, NoSuchMethod } from '../errors.js';
+import { hasGuestAgentChannel } from '../libvirt/domain-xml.js';
 import type { BackupRequest } from '../backup/run-backup.js';
 import { publicJob, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
@@ -18,8 +19,8 @@ export interface ApiCall {
 }
 
 /**
- * `accepted` resolves once the request is safe (a job is journaled), so the bus may ack
- * it; `result` is the reply. Quick methods answer both at once.
+ * `dispatch` resolves once the request is safe (a job is journaled), so the bus may ack
+ * it; `result` then settles with the reply. Quick methods settle both at once.
  */
 export interface ApiOutcome {
   result: Promise<unknown>;
@@ -63,6 +64,10 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const wait = read.boolean('wait', false);
       read.done();
       const domain = await deps.hypervisor.lookup(domainName);
+      // Refused before a job exists: without a channel no agent can ever answer.
+      if (request.quiesce === 'agent' && !hasGuestAgentChannel(await domain.xml())) {
+        throw new GuestAgentUnavailable(`domain ${domain.name} has no guest agent channel; quiesce=agent cannot work`);
+      }
       const job = await deps.jobs.submit({
         action: 'backup',
         domain: { requested: domainName, uuid: domain.uuid, name: domain.name },

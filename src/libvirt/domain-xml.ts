@@ -24,7 +24,7 @@ const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '',
   // Elements that may repeat are always arrays, so one disk and five look alike.
-  isArray: (name) => name === 'disk',
+  isArray: (name) => name === 'disk' || name === 'channel',
 });
 
 type Node = Record<string, unknown>;
@@ -54,6 +54,14 @@ export function parseDomainDisks(xml: string): DomainDisk[] {
 export function parseDomainIdentity(xml: string): { name: string; uuid: string } {
   const domain = child(parser.parse(xml) as Node, 'domain');
   return { name: String(domain?.name ?? ''), uuid: String(domain?.uuid ?? '') };
+}
+
+/** True when the domain has a virtio channel for the QEMU guest agent. */
+export function hasGuestAgentChannel(xml: string): boolean {
+  const devices = child(child(parser.parse(xml) as Node, 'domain'), 'devices');
+  const channels = devices?.channel;
+  if (!Array.isArray(channels)) return false;
+  return channels.some((c: Node) => attr(child(c, 'target'), 'name') === 'org.qemu.guest_agent.0');
 }
 
 function backingChain(disk: Node): ChainLayer[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
+import { hasGuestAgentChannel, parseDomainDisks } from '../../src/libvirt/domain-xml.js';
 
 const xml = `<domain type='qemu'><name>vm</name><uuid>0b5c3f5e-0000-4000-8000-000000000001</uuid>
 <devices>
@@ -43,5 +43,16 @@ describe('parseDomainDisks', () => {
 
   it('handles a domain with a single disk and no devices', () => {
     expect(parseDomainDisks('<domain><devices></devices></domain>')).toEqual([]);
+  });
+});
+
+describe('hasGuestAgentChannel', () => {
+  it('finds the org.qemu.guest_agent.0 channel among others', () => {
+    const withAgent = `<domain><devices>
+      <channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>
+      <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+    </devices></domain>`;
+    expect(hasGuestAgentChannel(withAgent)).toBe(true);
+    expect(hasGuestAgentChannel(xml)).toBe(false);
   });
 });

@@ -1,0 +1,184 @@
+/**
+ * Following block jobs by polling. libvirt is never asked to block waiting for a job:
+ * getBlockJobInfo is polled with an abortable sleep in between.
+ */
+import type { BlockJobInfo, Domain } from './domain.js';
+import { BlockJobError, LibvirtError, VIR_ERR_BLOCK_COPY_ACTIVE, VIR_ERR_OPERATION_INVALID } from './errors.js';
+
+export interface WaitForBlockJobOptions {
+  /** 'gone': the job has disappeared (intermediate commit finished, or job ended). 'ready':
+   *  cur == end && end > 0 (an active commit/copy waiting for its pivot). */
+  until: 'ready' | 'gone';
+  signal?: AbortSignal;
+  /** Poll interval, default 500 ms. */
+  pollMs?: number;
+  /** Called with every observed job state. */
+  onProgress?: (info: BlockJobInfo) => void;
+}
+
+/** Sleep that rejects with `signal.reason` as soon as the signal aborts. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason;
+}
+
+/**
+ * Poll until the block job on `disk` is ready (resolves with its last info) or gone
+ * (resolves with null). Waiting for 'ready' when the job disappears rejects with a
+ * BlockJobError (the job failed or was cancelled). Rejects with the abort reason when
+ * `signal` aborts.
+ */
+export async function waitForBlockJob(
+  domain: Domain,
+  disk: string,
+  opts: WaitForBlockJobOptions,
+): Promise<BlockJobInfo | null> {
+  const pollMs = opts.pollMs ?? 500;
+  for (;;) {
+    throwIfAborted(opts.signal);
+    const info = await domain.getBlockJobInfo(disk);
+    throwIfAborted(opts.signal);
+    if (info === null) {
+      if (opts.until === 'gone') return null;
+      throw new BlockJobError(`block job on ${domain.name}/${disk} disappeared before it was ready`, disk);
+    }
+    opts.onProgress?.(info);
+    if (opts.until === 'ready' && info.end > 0 && info.cur === info.end) return info;
+    await abortableSleep(pollMs, opts.signal);
+  }
+}
+
+export interface CommitOptions {
+  signal?: AbortSignal;
+  pollMs?: number;
+  onProgress?: (info: BlockJobInfo) => void;
+  bandwidthBytesPerSec?: number;
+  /**
+   * On abort (signal) while the job runs, cancel the block job (best effort) before
+   * rejecting. Default true: an aborted backup should not leave a job behind.
+   */
+  cancelJobOnAbort?: boolean;
+}
+
+export interface ActiveCommitOptions extends CommitOptions {
+  /** Commit target; default null = the immediate backing file of the active layer (shallow). */
+  base?: string | null;
+  /** How many times to retry a pivot refused as "not ready" (default 10, pollMs apart). */
+  pivotRetries?: number;
+}
+
+async function cancelQuietly(domain: Domain, disk: string): Promise<void> {
+  try {
+    await domain.abortBlockJob(disk, { pivot: false });
+  } catch {
+    // best effort: the job may already be gone
+  }
+}
+
+function isNotReadyForPivot(err: unknown): boolean {
+  return (
+    err instanceof LibvirtError &&
+    (err.code === VIR_ERR_BLOCK_COPY_ACTIVE || err.code === VIR_ERR_OPERATION_INVALID) &&
+    /not ready/i.test(err.message)
+  );
+}
+
+/**
+ * Merge the active layer of `disk` into its backing file and pivot to it:
+ * virDomainBlockCommit(ACTIVE [+SHALLOW when base is null]) → poll until ready →
+ * virDomainBlockJobAbort(PIVOT), retrying while libvirt says "not ready for pivot" →
+ * poll until the job is gone.
+ */
+export async function commitActiveWithPivot(domain: Domain, disk: string, opts: ActiveCommitOptions = {}): Promise<void> {
+  const base = opts.base ?? null;
+  const pollMs = opts.pollMs ?? 500;
+  throwIfAborted(opts.signal);
+  await domain.blockCommit(disk, {
+    base,
+    top: null,
+    active: true,
+    shallow: base === null,
+    ...(opts.bandwidthBytesPerSec !== undefined ? { bandwidthBytesPerSec: opts.bandwidthBytesPerSec } : {}),
+  });
+  try {
+    await waitForBlockJob(domain, disk, { until: 'ready', pollMs, ...pick(opts) });
+    const retries = opts.pivotRetries ?? 10;
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(opts.signal);
+      try {
+        await domain.abortBlockJob(disk, { pivot: true });
+        break;
+      } catch (err) {
+        if (!isNotReadyForPivot(err) || attempt >= retries) throw err;
+        await abortableSleep(pollMs, opts.signal);
+      }
+    }
+    await waitForBlockJob(domain, disk, { until: 'gone', pollMs, ...pick(opts) });
+  } catch (err) {
+    if (opts.signal?.aborted && opts.cancelJobOnAbort !== false) await cancelQuietly(domain, disk);
+    throw err;
+  }
+}
+
+/**
+ * Merge `top` into `base` below the active layer (both must be in the chain of `disk`):
+ * virDomainBlockCommit(base, top) → poll until the job is gone. Then checks the live XML
+ * no longer references `top` (when given as a path), because a job that failed also
+ * just disappears.
+ */
+export async function commitIntermediate(
+  domain: Domain,
+  disk: string,
+  base: string,
+  top: string,
+  opts: CommitOptions = {},
+): Promise<void> {
+  const pollMs = opts.pollMs ?? 500;
+  throwIfAborted(opts.signal);
+  await domain.blockCommit(disk, {
+    base,
+    top,
+    active: false,
+    ...(opts.bandwidthBytesPerSec !== undefined ? { bandwidthBytesPerSec: opts.bandwidthBytesPerSec } : {}),
+  });
+  try {
+    await waitForBlockJob(domain, disk, { until: 'gone', pollMs, ...pick(opts) });
+  } catch (err) {
+    if (opts.signal?.aborted && opts.cancelJobOnAbort !== false) await cancelQuietly(domain, disk);
+    throw err;
+  }
+  if (top.startsWith('/')) {
+    const xml = await domain.getXml();
+    if (xml.includes(`file='${xmlEscape(top)}'`) || xml.includes(`file="${xmlEscape(top)}"`)) {
+      throw new BlockJobError(`commit of ${top} into ${base} ended but ${top} is still in the backing chain`, disk);
+    }
+  }
+}
+
+function pick(opts: CommitOptions): Pick<WaitForBlockJobOptions, 'signal' | 'onProgress'> {
+  return {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  };
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+}

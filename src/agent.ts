@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import { createApi } from './api/methods.js';
+import { backupOperation } from './backup/backup-operation.js';
+import { ChainRecordStore } from './backup/chain-record.js';
+import { ThawGuard } from './backup/thaw-guard.js';
+import { BusConnection, Notifier, RpcServer, type BusOptions } from './bus/index.js';
+import type { AgentConfig } from './config.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { JobJournal } from './jobs/journal.js';
+import { LibvirtHypervisor } from './libvirt/libvirt-hypervisor.js';
+import { redactUrl } from './log.js';
+import { jobNotifications, rejectionNotifier } from './notifications.js';
+import { FileRepository } from './repo/file-repository.js';
+import { ensureDirectory } from './util/atomic-file.js';
+import { VERSION } from './version.js';
+import { join } from 'node:path';
+
+/** The agent's lifecycle, as a union: stop() is only meaningful from `running`. */
+export type AgentState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Wires the layers together and owns their lifecycle. This is the only place that reads
+ * the whole configuration; each part receives its own typed slice.
+ *
+ * Start order matters: the notifier comes up before job recovery (which reports the jobs
+ * a crash interrupted), and the RPC server consumes only once recovery is done, so no new
+ * request races a repair.
+ */
+export class Agent {
+  private state: AgentState = 'created';
+  private readonly stack: { name: string; stop: () => Promise<void> | void }[] = [];
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+  ) {}
+
+  get status(): AgentState {
+    return this.state;
+  }
+
+  async start(): Promise<void> {
+    this.state = 'starting';
+    const { config, log } = this;
+    log.info({ version: VERSION, host: config.host, bus: redactUrl(config.bus.url), libvirt: config.libvirt.uri }, 'starting');
+    await ensureDirectory(config.state.path);
+    await ensureDirectory(config.repo.path);
+
+    const hypervisor = await LibvirtHypervisor.connect(config.libvirt.uri);
+    this.stack.push({ name: 'libvirt', stop: () => hypervisor.close() });
+    const thawGuard = new ThawGuard(hypervisor, log.child({ component: 'thaw-guard' }));
+    this.stack.push({ name: 'thaw-guard', stop: () => thawGuard.stop() });
+
+    const bus = busOptions(config);
+    const connection = new BusConnection({ url: bus.url, logger: log, connectionName: `virt-dr-agent ${config.host}` });
+    await connection.start();
+    this.stack.push({ name: 'bus', stop: () => connection.close() });
+    const notifier = new Notifier({ bus, connection, logger: log });
+    await notifier.start();
+    this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
+
+    const repo = new FileRepository(config.repo.path);
+    const jobs = new JobRunner({
+      journal: new JobJournal(config.state.path),
+      operations: {
+        backup: backupOperation({
+          hypervisor,
+          repo,
+          chains: new ChainRecordStore(join(config.state.path, 'chains')),
+          settings: {
+            freezeTimeoutSeconds: config.backup.freeze_timeout_s,
+            thawTimeoutSeconds: config.backup.thaw_timeout_s,
+            bandwidthBytesPerSecond: config.backup.bandwidth_bytes_per_s,
+            thawGuard,
+          },
+        }),
+      },
+      events: jobNotifications(notifier, log),
+      log,
+      concurrency: config.jobs.concurrency,
+      keepFinished: config.jobs.keep_finished,
+      progressIntervalMs: config.backup.progress_interval_ms,
+    });
+    await jobs.start();
+    this.stack.push({ name: 'jobs', stop: () => jobs.stop(60_000) });
+    const swept = await repo.removeIncompletePoints();
+    if (swept.length > 0) log.warn({ removed: swept }, 'removed incomplete backup points');
+
+    const api = createApi({ host: config.host, version: VERSION, hypervisor, repo, jobs });
+    const server = new RpcServer({
+      bus,
+      connection,
+      logger: log,
+      dispatcher: (request) => api.dispatch(request),
+      onRejected: rejectionNotifier(notifier, log),
+    });
+    await server.start();
+    this.stack.push({ name: 'rpc', stop: () => server.stop() });
+    this.state = 'running';
+    log.info({ topic: bus.topic, server: bus.server, exchange: bus.exchange }, 'agent running');
+  }
+
+  /**
+   * Stops in reverse start order. Every step runs even when an earlier one throws, so a
+   * broken broker never keeps the agent from releasing libvirt.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.state = 'stopping';
+    for (const part of this.stack.reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        this.log.warn({ part: part.name, err: (err as Error).message }, 'stop step failed');
+      }
+    }
+    this.stack.length = 0;
+    this.state = 'stopped';
+    this.log.info('agent stopped');
+  }
+}
+
+function busOptions(config: AgentConfig): BusOptions {
+  return {
+    url: config.bus.url,
+    exchange: config.bus.exchange,
+    topic: config.bus.topic,
+    server: config.host,
+    amqpDurableQueues: config.bus.amqp_durable_queues,
+    rabbitQuorumQueue: config.bus.rabbit_quorum_queue,
+    rabbitHaQueues: config.bus.rabbit_ha_queues,
+    transientQueuesTtlSeconds: config.bus.rabbit_transient_queues_ttl,
+    notificationTopics: config.bus.notification_topics,
+  };
+}

@@ -1,0 +1,5 @@
+export * from './options.js';
+export * from './envelope.js';
+export { BusConnection, type BusConnectionOptions, type SetupFn } from './connection.js';
+export { RpcServer, RecentIds, type Accepted, type Dispatcher, type RejectedHook, type RpcServerOptions } from './rpc-server.js';
+export { Notifier, type NotifierOptions } from './notifier.js';

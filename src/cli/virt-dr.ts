@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { formatBytes, progressBar } from './format.js';
+import { RemoteError, RpcClient, type Notification } from './rpc-client.js';
+
+const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
+  ping                          ask an agent for its version and capabilities
+  backup DOMAIN [--wait] [--mode auto|full|incremental] [--quiesce auto|agent|suspend|none]
+                [--kind manual|scheduled] [--exclude DISK]...
+  ls DOMAIN                     list a domain's backup points
+  jobs [--state STATE]          list jobs
+  job JOB_ID                    show one job
+--host sends the request to one agent (T.<host>) rather than any agent on the topic.`;
+
+/** The `virt-dr` command: talks to agents over the bus with the agent's own config. */
+export async function cli(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      mode: { type: 'string', default: 'auto' },
+      quiesce: { type: 'string', default: 'auto' },
+      kind: { type: 'string', default: 'manual' },
+      exclude: { type: 'string', multiple: true, default: [] },
+      state: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const [command, target] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return command ? 0 : 2;
+  }
+  const config = loadConfig({ file: values.config, env: process.env });
+  const client = await RpcClient.connect({
+    url: config.bus.url,
+    exchange: config.bus.exchange,
+    topic: config.bus.topic,
+    notificationTopic: config.bus.notification_topics[0] ?? 'notifications',
+    durableExchange: config.bus.amqp_durable_queues || config.bus.rabbit_quorum_queue,
+  });
+  const server = values.host ? { server: values.host } : {};
+  try {
+    switch (command) {
+      case 'ping':
+        print(await client.call('ping', {}, { timeoutMs: 15_000, ...server }));
+        return 0;
+      case 'ls': {
+        const { backups } = await client.call<{ backups: Record<string, unknown>[] }>('list_backups', { domain: need(target, 'DOMAIN') }, server);
+        for (const b of backups) {
+          process.stdout.write(
+            `${b.backup_id}  ${String(b.mode).padEnd(11)} ${String(b.kind).padEnd(9)} ${String(b.quiesce).padEnd(7)} ${String(b.freeze_ms).padStart(5)} ms  ${formatBytes(Number(b.bytes))}\n`,
+          );
+        }
+        return 0;
+      }
+      case 'jobs':
+        print(await client.call('list_jobs', { state: values.state ?? null }, server));
+        return 0;
+      case 'job':
+        print(await client.call('get_job', { job_id: need(target, 'JOB_ID') }, server));
+        return 0;
+      case 'backup':
+        return await backup(client, need(target, 'DOMAIN'), values, server);
+      default:
+        process.stderr.write(`virt-dr: unknown command ${command}\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    process.stderr.write(`virt-dr: ${err instanceof RemoteError ? err.message : (err as Error).message}\n`);
+    return 1;
+  } finally {
+    await client.close();
+  }
+}
+
+async function backup(
+  client: RpcClient,
+  domain: string,
+  values: { wait?: boolean; mode?: string; quiesce?: string; kind?: string; exclude?: string[] },
+  server: { server?: string },
+): Promise<number> {
+  const args = { domain, mode: values.mode, quiesce: values.quiesce, kind: values.kind, exclude_disks: values.exclude ?? [] };
+  if (!values.wait) {
+    print(await client.call('backup', args, server));
+    return 0;
+  }
+  // Listen before asking, so not even the start notification is missed.
+  let jobId: string | null = null;
+  const early: Notification[] = [];
+  let settle: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (settle = resolve));
+  const onEvent = (n: Notification) => {
+    if (jobId === null) {
+      early.push(n);
+      return;
+    }
+    if (n.payload.job_id !== jobId) return;
+    const type = n.event_type;
+    if (type === 'virt_dr.backup.progress') {
+      const line = progressBar(Number(n.payload.bytes_done), Number(n.payload.bytes_total), Number(n.payload.rate_bytes_per_s));
+      process.stdout.write(process.stdout.isTTY ? `\r${line}` : `${line}\n`);
+    } else if (type === 'virt_dr.backup.start') {
+      process.stdout.write(`backup ${jobId} of ${domain} started\n`);
+    } else if (type === 'virt_dr.backup.end') {
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      print(n.payload.result);
+      settle(0);
+    } else if (type === 'virt_dr.backup.error') {
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      const error = n.payload.error as { class?: string; message?: string } | null;
+      process.stderr.write(`virt-dr: backup failed: ${error?.class ?? 'Error'}: ${error?.message ?? 'unknown'}\n`);
+      settle(1);
+    }
+  };
+  await client.watchNotifications(onEvent);
+  const accepted = await client.call<{ job_id: string }>('backup', args, server);
+  jobId = accepted.job_id;
+  early.splice(0).forEach(onEvent);
+  return finished;
+}
+
+function need(value: string | undefined, name: string): string {
+  if (!value) throw new Error(`missing ${name}\n${USAGE}`);
+  return value;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

@@ -1,0 +1,52 @@
+import type { Logger } from 'pino';
+import type { Notifier } from './bus/index.js';
+import type { RpcRequest } from './bus/index.js';
+import type { VirtDrError } from './errors.js';
+import { publicJob, type JobAction } from './jobs/job.js';
+import type { JobEvents } from './jobs/job-runner.js';
+
+const JOB_METHODS: ReadonlySet<string> = new Set<JobAction>(['backup']);
+
+/**
+ * Turns job lifecycle events into oslo notifications:
+ * virt_dr.<action>.start | progress | end (INFO) and .error (ERROR). Payloads are the
+ * protocol's job object; progress adds percent and rate_bytes_per_s.
+ */
+export function jobNotifications(notifier: Notifier, log: Logger): JobEvents {
+  const send = (eventType: string, priority: 'INFO' | 'ERROR', payload: object, context: Record<string, unknown>) =>
+    notifier
+      .notify(eventType, priority, payload, context)
+      .catch((err: Error) => log.warn({ event_type: eventType, err: err.message }, 'notification not sent'));
+
+  return {
+    started: (job) => void send(`virt_dr.${job.action}.start`, 'INFO', publicJob(job), job.request.context),
+    progressed: (job, report) =>
+      void send(`virt_dr.${job.action}.progress`, 'INFO', { ...publicJob(job), ...report }, job.request.context),
+    finished: (job) =>
+      void (job.state === 'succeeded'
+        ? send(`virt_dr.${job.action}.end`, 'INFO', publicJob(job), job.request.context)
+        : send(`virt_dr.${job.action}.error`, 'ERROR', publicJob(job), job.request.context)),
+  };
+}
+
+/**
+ * A refused request is reported on the bus as well as in the log: a cast has no other
+ * way to tell its sender, and a malformed message has no sender we can name. A call to
+ * a quick method gets its failure reply and nothing more.
+ */
+export function rejectionNotifier(notifier: Notifier, log: Logger) {
+  return async (request: RpcRequest | null, error: VirtDrError): Promise<void> => {
+    log.warn({ method: request?.method ?? null, request_id: request?.requestId ?? null, err: error.message, class: error.name }, 'request refused');
+    const isJobMethod = request !== null && JOB_METHODS.has(request.method);
+    if (request !== null && request.isCall && !isJobMethod) return;
+    const eventType = isJobMethod ? `virt_dr.${request.method}.error` : 'virt_dr.request.error';
+    const payload = {
+      method: request?.method ?? null,
+      domain: typeof request?.args.domain === 'string' ? request.args.domain : null,
+      error: error.toJSON(),
+    };
+    await notifier
+      .notify(eventType, 'ERROR', payload, request?.context ?? {})
+      .catch((err: Error) => log.warn({ err: err.message }, 'notification not sent'));
+  };
+}

@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RpcClient } from '../../src/cli/rpc-client.js';
+import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
+import { AgentProcess } from '../support/agent-process.js';
+import {
+  buildGuestAssets,
+  createTestGuest,
+  destroyTestGuest,
+  domainState,
+  ensureLibvirtd,
+  guestWriteRandomFile,
+  heartbeatCount,
+  readFileFromQcow2,
+  virsh,
+  waitForAgent,
+  type TestGuest,
+} from '../support/guest.js';
+import { ensureRabbit } from '../support/rabbit.js';
+
+const GUEST = 'vdr-e2e';
+const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e');
+let guest: TestGuest;
+let client: RpcClient;
+
+interface Job {
+  job_id: string;
+  state: string;
+  result: Point | null;
+  error: { class: string; message: string } | null;
+}
+interface Point {
+  backup_id: string;
+  mode: string;
+  parent: string | null;
+  quiesce: string;
+  freeze_ms: number;
+  bytes: number;
+  domain_uuid: string;
+  disks: { target: string; file: string; size: number; sha256: string; virtual_size: number }[];
+}
+
+async function backup(args: Record<string, unknown> = {}): Promise<Point> {
+  const job = await client.call<Job>('backup', { domain: GUEST, wait: true, ...args }, { timeoutMs: 300_000 });
+  expect(job.error, JSON.stringify(job.error)).toBeNull();
+  expect(job.state).toBe('succeeded');
+  return job.result!;
+}
+
+async function diskChain(): Promise<(string | null)[]> {
+  const disk = parseDomainDisks(await virsh(['dumpxml', GUEST])).find((d) => d.target === 'vda')!;
+  return [disk.source.file, ...disk.backing.map((b) => b.file)];
+}
+
+function pointFile(point: Point): string {
+  return path.join(agent.repoPath, point.domain_uuid, point.backup_id, point.disks[0]!.file);
+}
+
+describe('backup over the bus, end to end, on a running guest', () => {
+  beforeAll(async () => {
+    await Promise.all([ensureRabbit(), ensureLibvirtd()]);
+    await buildGuestAssets();
+    await agent.reset();
+    guest = await createTestGuest({ name: GUEST, dataDiskMiB: 256 });
+    await waitForAgent(GUEST);
+    await agent.start();
+    client = await agent.client();
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await agent.stop();
+    await destroyTestGuest(GUEST);
+  });
+
+  let full: Point;
+  let heartbeatsBefore: number;
+
+  it('takes a full backup while the guest runs, leaving a base plus one overlay', async () => {
+    heartbeatsBefore = await heartbeatCount(GUEST);
+    full = await backup();
+    expect(full.mode).toBe('full');
+    expect(full.parent).toBeNull();
+    expect(full.quiesce).toBe('agent');
+    expect(full.disks[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // The file in the repository is what the manifest says it is.
+    const bytes = (await import('node:fs/promises')).readFile(pointFile(full));
+    expect(createHash('sha256').update(await bytes).digest('hex')).toBe(full.disks[0]!.sha256);
+
+    const chain = await diskChain();
+    expect(chain).toHaveLength(2);
+    expect(chain[1]).toBe(guest.dataDisk);
+    expect(chain[0]).toMatch(/\.virtdr-.*\.qcow2$/);
+    expect(await domainState(GUEST)).toBe('running');
+  });
+
+  let written: { sha256: string; bytes: number };
+  let incremental: Point;
+
+  it('takes an incremental about the size of what the guest wrote', async () => {
+    const bytes = 8 << 20;
+    written = { sha256: await guestWriteRandomFile(GUEST, '/data/known.bin', bytes), bytes };
+    incremental = await backup();
+    expect(incremental.mode).toBe('incremental');
+    expect(incremental.parent).toBe(full.backup_id);
+    // The overlay holds the 8 MiB file plus ext4 metadata and the heartbeat's writes.
+    expect(incremental.bytes).toBeGreaterThan(bytes);
+    expect(incremental.bytes).toBeLessThan(bytes + (4 << 20));
+    expect(incremental.bytes).toBeLessThan(full.disks[0]!.virtual_size / 10);
+    console.log(`[e2e] guest wrote ${bytes} bytes; incremental stored ${incremental.bytes} bytes (${(incremental.bytes / bytes).toFixed(3)}x)`);
+
+    const chain = await diskChain();
+    expect(chain).toHaveLength(2);
+    expect(chain[1]).toBe(guest.dataDisk);
+    expect(chain[0]).toContain(incremental.backup_id);
+    // The frozen overlay was merged and deleted.
+    const images = await readdir(path.dirname(guest.dataDisk));
+    expect(images.filter((f) => f.includes('.virtdr-'))).toEqual([path.basename(chain[0]!)]);
+  });
+
+  it('restores the incremental with plain qemu-img: the file holds the right bytes', async () => {
+    const info = JSON.parse(await (await import('../support/guest.js')).run('qemu-img', ['info', '--output=json', pointFile(incremental)]).then((r) => r.stdout)) as {
+      'backing-filename': string;
+    };
+    expect(info['backing-filename']).toBe(`../${full.backup_id}/vda.qcow2`);
+    const content = await readFileFromQcow2(pointFile(incremental), '/known.bin');
+    expect(content.length).toBe(written.bytes);
+    expect(createHash('sha256').update(content).digest('hex')).toBe(written.sha256);
+    // The full alone predates the file.
+    await expect(readFileFromQcow2(pointFile(full), '/known.bin')).rejects.toThrow();
+  });
+
+  it('keeps the guest running and writing, with a short freeze, over ten backups', async () => {
+    const freezes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const point = await backup();
+      expect(point.mode).toBe('incremental');
+      expect(point.quiesce).toBe('agent');
+      freezes.push(point.freeze_ms);
+      expect(await diskChain()).toHaveLength(2);
+    }
+    const sorted = [...freezes].sort((a, b) => a - b);
+    const median = (sorted[4]! + sorted[5]!) / 2;
+    console.log(`[e2e] freeze window over 10 backups: median ${median} ms, max ${sorted.at(-1)} ms (${freezes.join(', ')})`);
+    expect(await domainState(GUEST)).toBe('running');
+    expect(await heartbeatCount(GUEST)).toBeGreaterThan(heartbeatsBefore);
+    const { backups } = await client.call<{ backups: Point[] }>('list_backups', { domain: GUEST });
+    expect(backups).toHaveLength(12);
+    expect(backups.map((b) => b.backup_id)).toEqual([...backups.map((b) => b.backup_id)].sort());
+  });
+
+  it('answers get_backup, get_job and list_jobs', async () => {
+    const point = await client.call<Point>('get_backup', { domain: guest.uuid, backup_id: incremental.backup_id });
+    expect(point).toMatchObject({ backup_id: incremental.backup_id, mode: 'incremental' });
+    const { job_id } = await client.call<{ job_id: string }>('backup', { domain: GUEST, mode: 'full' });
+    const { jobs } = await client.call<{ jobs: Job[] }>('list_jobs', {});
+    expect(jobs.map((j) => j.job_id)).toContain(job_id);
+    let job: Job;
+    do {
+      await new Promise((r) => setTimeout(r, 500));
+      job = await client.call<Job>('get_job', { job_id });
+    } while (job.state === 'queued' || job.state === 'running');
+    expect(job.state).toBe('succeeded');
+    expect(job.result?.mode).toBe('full');
+    expect((await stat(pointFile(job.result!))).size).toBeGreaterThan(0);
+  });
+});

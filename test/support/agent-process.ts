@@ -1,0 +1,133 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { RABBIT_URL, cleanupTopology } from './rabbit.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.js');
+
+/**
+ * Runs the real, built agent (bin/virt-dr-agent.js) as a child process with its own
+ * topic, host name, repository and state, so test files never see each other's traffic.
+ * Its log goes to `<workDir>/agent.log` for post-mortems.
+ */
+export class AgentProcess {
+  child: ChildProcess | null = null;
+  readonly topic: string;
+  readonly host: string;
+  readonly repoPath: string;
+  readonly statePath: string;
+  readonly logPath: string;
+  readonly exchange = 'virt_dr_test';
+
+  constructor(
+    readonly name: string,
+    readonly workDir: string,
+    private readonly extraEnv: Record<string, string> = {},
+  ) {
+    this.topic = `virt_dr_test_${name}`;
+    this.host = `test-${name}`;
+    this.repoPath = path.join(workDir, 'repo');
+    this.statePath = path.join(workDir, 'state');
+    this.logPath = path.join(workDir, 'agent.log');
+  }
+
+  /** Removes what an earlier run left: its folders and its queues. */
+  async reset(): Promise<void> {
+    await rm(this.workDir, { recursive: true, force: true });
+    await mkdir(this.workDir, { recursive: true });
+    await cleanupTopology([this.topic, `${this.topic}.${this.host}`], []);
+  }
+
+  async start(env: Record<string, string> = {}): Promise<void> {
+    const log = createWriteStream(this.logPath, { flags: 'a' });
+    const child = spawn(process.execPath, [AGENT_BIN], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        VIRT_DR_HOST: this.host,
+        VIRT_DR_BUS_URL: RABBIT_URL,
+        VIRT_DR_BUS_EXCHANGE: this.exchange,
+        VIRT_DR_BUS_TOPIC: this.topic,
+        VIRT_DR_REPO_PATH: this.repoPath,
+        VIRT_DR_STATE_PATH: this.statePath,
+        VIRT_DR_LOG_LEVEL: 'debug',
+        VIRT_DR_BACKUP_PROGRESS_INTERVAL_MS: '500',
+        ...this.extraEnv,
+        ...env,
+      },
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.child = child;
+    await this.waitUntilAnswering(60_000);
+  }
+
+  client(): Promise<RpcClient> {
+    return RpcClient.connect({ url: RABBIT_URL, exchange: this.exchange, topic: this.topic });
+  }
+
+  /** A client that also records every notification from now on. */
+  async watchingClient(): Promise<{ client: RpcClient; events: Notification[] }> {
+    const client = await this.client();
+    const events: Notification[] = [];
+    await client.watchNotifications((n) => events.push(n));
+    return { client, events };
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+    this.child = null;
+  }
+
+  private async waitUntilAnswering(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const client = await this.client();
+    try {
+      for (;;) {
+        if (!this.running) throw new Error(`agent exited during start-up; see ${this.logPath}`);
+        try {
+          await client.call('ping', {}, { timeoutMs: 2000, server: this.host });
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`agent did not answer ping: ${(err as Error).message}; see ${this.logPath}`);
+        }
+      }
+    } finally {
+      await client.close();
+    }
+  }
+}
+
+/** Waits until `events` holds one matching `predicate`. */
+export async function waitForEvent(
+  events: Notification[],
+  predicate: (n: Notification) => boolean,
+  timeoutMs = 120_000,
+): Promise<Notification> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = events.find(predicate);
+    if (found) return found;
+    if (Date.now() > deadline) {
+      throw new Error(`no matching notification in ${timeoutMs} ms; saw ${events.map((e) => e.event_type).join(', ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
