@@ -35,7 +35,7 @@ export function jobNotifications(notifier: Notifier, log: Logger): JobEvents {
  * a quick method gets its failure reply and nothing more.
  */
 export function rejectionNotifier(notifier: Notifier, log: Logger) {
-  return async (request: RpcRequest | null, error: VirtDrError): Promise<void> => {
+  return async (request: RpcRequest | null, error: VirtDrError, salvaged: Record<string, unknown> = {}): Promise<void> => {
     log.warn({ method: request?.method ?? null, request_id: request?.requestId ?? null, err: error.message, class: error.name }, 'request refused');
     const isJobMethod = request !== null && JOB_METHODS.has(request.method);
     if (request !== null && request.isCall && !isJobMethod) return;
@@ -46,7 +46,7 @@ export function rejectionNotifier(notifier: Notifier, log: Logger) {
       error: error.toJSON(),
     };
     await notifier
-      .notify(eventType, 'ERROR', payload, request?.context ?? {})
+      .notify(eventType, 'ERROR', payload, request?.context ?? salvaged)
       .catch((err: Error) => log.warn({ err: err.message }, 'notification not sent'));
   };
 }

@@ -1,5 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import { ChainMismatch } from '../errors.js';
+import { BACKUP_ID_SOURCE } from '../util/ids.js';
 import type { BackupMode } from '../repo/point.js';
 import type { ChainRecord } from './chain-record.js';
 import type { BackupDisk } from './select-disks.js';
@@ -110,7 +111,7 @@ function whyNoIncremental(
   return null;
 }
 
-const OVERLAY_SUFFIX = /\.virtdr-\d{8}T\d{6}Z-[0-9a-f]{6}\.qcow2$/;
+const OVERLAY_SUFFIX = new RegExp(`\\.virtdr-${BACKUP_ID_SOURCE}\\.qcow2$`);
 
 /** `/images/disk.qcow2` → `/images/disk.virtdr-<id>.qcow2`, next to the disk it covers. */
 export function overlayPath(activeLayer: string, backupId: string): string {

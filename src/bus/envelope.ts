@@ -147,6 +147,18 @@ export function salvageReplyTarget(body: Buffer | string): { msgId: string; repl
   return null;
 }
 
+/**
+ * The `_context_*` keys of a message parseRequest rejected, when its body still unwraps to
+ * a dict: a malformed request is then reported under the caller's request_id. Else `{}`.
+ */
+export function salvageContext(body: Buffer | string): Record<string, unknown> {
+  try {
+    return extractContext(unwrapEnvelope(body));
+  } catch {
+    return {};
+  }
+}
+
 /** Parses "X.Y[.Z]"; null when not numeric. */
 function parseVersion(v: string): [number, number, number] | null {
   const parts = v.split('.');

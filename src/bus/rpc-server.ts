@@ -22,6 +22,7 @@ import {
   parseRequest,
   replyMessage,
   safeVersionIsCompatible,
+  salvageContext,
   salvageReplyTarget,
 } from './envelope.js';
 import {
@@ -37,8 +38,15 @@ export interface Accepted {
   result: Promise<unknown>;
 }
 export type Dispatcher = (request: RpcRequest) => Promise<Accepted>;
-/** Called when a request fails (either phase) or a message is malformed (request null). */
-export type RejectedHook = (request: RpcRequest | null, error: VirtDrError) => void | Promise<void>;
+/**
+ * Called when a request fails (either phase) or a message is malformed (request null; then
+ * `context` holds whatever `_context_*` keys could still be read from it).
+ */
+export type RejectedHook = (
+  request: RpcRequest | null,
+  error: VirtDrError,
+  context?: Record<string, unknown>,
+) => void | Promise<void>;
 
 export interface RpcServerOptions {
   bus: BusOptions;
@@ -197,9 +205,9 @@ export class RpcServer {
     await this.callHook(request, error);
   }
 
-  private async callHook(request: RpcRequest | null, error: VirtDrError): Promise<void> {
+  private async callHook(request: RpcRequest | null, error: VirtDrError, context?: Record<string, unknown>): Promise<void> {
     try {
-      await this.opts.onRejected?.(request, error);
+      await this.opts.onRejected?.(request, error, context);
     } catch (err) {
       this.log.error({ err: (err as Error)?.message }, 'onRejected hook threw');
     }
@@ -211,14 +219,22 @@ export class RpcServer {
       request = parseRequest(msg.content);
     } catch (err) {
       const error = err instanceof VirtDrError ? err : new MalformedMessage(String((err as Error)?.message ?? err));
+      const context = salvageContext(msg.content);
+      const rid = context['request_id'];
       this.log.warn(
-        { reason: error.message, queue: msg.fields.routingKey, bytes: msg.content.length, redelivered: msg.fields.redelivered },
+        {
+          reason: error.message,
+          queue: msg.fields.routingKey,
+          bytes: msg.content.length,
+          redelivered: msg.fields.redelivered,
+          request_id: typeof rid === 'string' ? rid : null,
+        },
         'malformed RPC message dropped',
       );
       this.ack(ch, msg);
       const target = salvageReplyTarget(msg.content);
       if (target) await this.sendReply(target.replyQueue, target.msgId, { failure: failureOf(error) });
-      await this.callHook(null, error);
+      await this.callHook(null, error, context);
       return;
     }
 

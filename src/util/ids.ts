@@ -12,15 +12,17 @@ export function isUuid(value: string): boolean {
 }
 
 /**
- * Backup ids sort by time as plain strings and are safe as folder names:
- * `20261124T015319Z-3fa9c2`. The random tail keeps two points in one second apart.
+ * Backup ids sort by time as plain strings, to the millisecond, and are safe as folder
+ * names: `20261124T015319123Z-3fa9c2`. The random tail keeps ids unique across hosts.
  */
 export function newBackupId(now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+/** The backup id format, unanchored, for patterns that embed it (overlay file names). */
+export const BACKUP_ID_SOURCE = '\\d{8}T\\d{9}Z-[0-9a-f]{6}';
+const BACKUP_ID_PATTERN = new RegExp(`^${BACKUP_ID_SOURCE}$`);
 
 export function isBackupId(value: string): boolean {
   return BACKUP_ID_PATTERN.test(value);

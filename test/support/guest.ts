@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,15 @@ export const GUEST_DATA_MOUNT = '/data';
 export const GUEST_HEARTBEAT_PATH = '/data/heartbeat';
 export const GUEST_AGENT_PID_FILE = '/run/qemu-ga.pid';
 
-const GUEST_DIR = fileURLToPath(new URL('../guest/', import.meta.url));
+/**
+ * test/guest/, found from this file whether it runs from test/support (vitest) or from
+ * dist/test/support (the built demo).
+ */
+const GUEST_DIR = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return path.join(dir, 'test', 'guest');
+})();
 export const BUILD_GUEST_SCRIPT = path.join(GUEST_DIR, 'build-guest.sh');
 export const MAKE_DATA_DISK_SCRIPT = path.join(GUEST_DIR, 'make-data-disk.sh');
 

@@ -3,8 +3,8 @@ import { isAgentOverlay, overlayPath, planBackup } from '../../src/backup/plan.j
 import type { BackupDisk } from '../../src/backup/select-disks.js';
 import { ChainMismatch } from '../../src/errors.js';
 
-const ID = '20261124T010203Z-abcdef';
-const PREV = '20261123T010203Z-123456';
+const ID = '20261124T010203000Z-abcdef';
+const PREV = '20261123T010203000Z-123456';
 const base = '/images/vm.qcow2';
 const ours = `/images/vm.virtdr-${PREV}.qcow2`;
 
@@ -62,7 +62,7 @@ describe('planBackup', () => {
       requested: 'auto',
       disks: [disk(ours, [base])],
       chain,
-      latestPoint: { ...latestPoint, backup_id: '20261123T000000Z-000000' },
+      latestPoint: { ...latestPoint, backup_id: '20261123T000000000Z-000000' },
     });
     expect(plan.mode).toBe('full');
   });
@@ -73,5 +73,16 @@ describe('overlay names', () => {
     expect(overlayPath(ours, ID)).toBe(`/images/vm.virtdr-${ID}.qcow2`);
     expect(isAgentOverlay(overlayPath(base, ID))).toBe(true);
     expect(isAgentOverlay(base)).toBe(false);
+  });
+});
+
+describe('backup ids', () => {
+  it('sort by time to the millisecond, whatever their random tails', async () => {
+    const { newBackupId, isBackupId } = await import('../../src/util/ids.js');
+    const base = Date.parse('2026-11-24T02:23:05.000Z');
+    const ids = Array.from({ length: 50 }, (_, i) => newBackupId(new Date(base + i * 7)));
+    expect(ids.every(isBackupId)).toBe(true);
+    expect([...ids].sort()).toEqual(ids);
+    expect(isBackupId('../20261124T022305000Z-abcdef')).toBe(false);
   });
 });
