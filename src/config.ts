@@ -208,7 +208,20 @@ export function loadConfig(options: {
   return config.getProperties() as AgentConfig;
 }
 
-/** The schema as text, with defaults and variables, for `--help-config`. */
+/** The schema as text, one key per line with its variable, flag and default, for `--help-config`. */
 export function describeConfig(): string {
-  return JSON.stringify(convict(schema, { args: [], env: {} }).getSchema(), null, 2);
+  const lines: string[] = [];
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const [key, value] of Object.entries(node)) {
+      const entry = value as { doc?: string; env?: string; arg?: string; default?: unknown; sensitive?: boolean };
+      if (entry.doc === undefined) {
+        walk(value as Record<string, unknown>, `${prefix}${key}.`);
+        continue;
+      }
+      const fallback = entry.sensitive ? '(secret)' : JSON.stringify(entry.default);
+      lines.push(`${prefix}${key}  [${entry.env}, --${entry.arg}]  default ${fallback}\n    ${entry.doc}`);
+    }
+  };
+  walk(schema, '');
+  return lines.join('\n');
 }

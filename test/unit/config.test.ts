@@ -1,0 +1,42 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, describeConfig, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.bus).toMatchObject({ url: 'amqp://guest:guest@127.0.0.1:5672/', exchange: 'openstack', topic: 'virt_dr' });
+    expect(config.libvirt.uri).toBe('qemu:///system');
+    expect(config.repo.path).toBe('/var/lib/virt-dr/repo');
+    expect(config.state.path).toBe('/var/lib/virt-dr/state');
+  });
+
+  it('reads a file, then the environment, then flags (later wins)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'vdr-config-')), 'agent.json');
+    writeFileSync(file, JSON.stringify({ host: 'from-file', bus: { topic: 'file_topic', exchange: 'nova' } }));
+    const config = loadConfig({
+      file,
+      env: { VIRT_DR_BUS_TOPIC: 'env_topic', VIRT_DR_BUS_RABBIT_QUORUM_QUEUE: 'true' },
+      argv: ['--host', 'from-flag'],
+    });
+    expect(config.host).toBe('from-flag');
+    expect(config.bus.topic).toBe('env_topic');
+    expect(config.bus.exchange).toBe('nova');
+    expect(config.bus.rabbit_quorum_queue).toBe(true);
+  });
+
+  it('refuses unknown keys and wrong types with a ConfigError', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'vdr-config-')), 'agent.json');
+    writeFileSync(file, JSON.stringify({ bogus: 1 }));
+    expect(() => loadConfig({ file })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { VIRT_DR_JOBS_CONCURRENCY: 'many' } })).toThrow(ConfigError);
+  });
+
+  it('documents every key without printing secrets', () => {
+    const text = describeConfig();
+    expect(text).toContain('VIRT_DR_STATE_PATH');
+    expect(text).not.toContain('guest:guest');
+  });
+});

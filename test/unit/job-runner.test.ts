@@ -1,0 +1,151 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { DomainBusy, InvalidArgument } from '../../src/errors.js';
+import type { JobRecord } from '../../src/jobs/job.js';
+import { JobRunner, type JobOperation, type JobSubmission } from '../../src/jobs/job-runner.js';
+import { JobJournal } from '../../src/jobs/journal.js';
+
+const log = pino({ level: 'silent' });
+
+function submission(uuid: string, uniqueId: string | null = null): JobSubmission {
+  return {
+    action: 'backup',
+    domain: { requested: `vm-${uuid.slice(0, 4)}`, uuid, name: `vm-${uuid.slice(0, 4)}` },
+    args: {},
+    context: { request_id: 'req-1' },
+    requestId: 'req-1',
+    uniqueId,
+  };
+}
+const uuidA = '0b5c3f5e-0000-4000-8000-00000000000a';
+const uuidB = '0b5c3f5e-0000-4000-8000-00000000000b';
+const uuidC = '0b5c3f5e-0000-4000-8000-00000000000c';
+
+/** An operation the test finishes by hand. */
+function controllableOperation() {
+  const started: string[] = [];
+  const finishers = new Map<string, (result: unknown) => void>();
+  const operation: JobOperation = {
+    run: (job, ctx) =>
+      new Promise((resolve) => {
+        started.push(job.job_id);
+        ctx.progress.setTotal(100);
+        ctx.progress.add(100);
+        finishers.set(job.job_id, resolve);
+      }),
+    recover: async () => 'nothing to repair',
+  };
+  return { operation, started, finish: (id: string) => finishers.get(id)?.({ ok: true }) };
+}
+
+function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1) {
+  return new JobRunner({
+    journal: new JobJournal(statePath),
+    operations: { backup: operation },
+    events: {
+      started: (j) => events.push(`start ${j.job_id}`),
+      progressed: (j) => events.push(`progress ${j.job_id}`),
+      finished: (j) => events.push(`${j.state} ${j.job_id}`),
+    },
+    log,
+    concurrency,
+    keepFinished: 10,
+    progressIntervalMs: 2000,
+  });
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 20));
+
+describe('JobRunner', () => {
+  it('journals a job before accepting it, and one job per domain', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const { operation, finish } = controllableOperation();
+    const jobs = runner(state, operation);
+    await jobs.start();
+    const job = await jobs.submit(submission(uuidA));
+    const onDisk = JSON.parse(readFileSync(join(state, 'jobs', `${job.job_id}.json`), 'utf8')) as JobRecord;
+    expect(onDisk.job_id).toBe(job.job_id);
+    await expect(jobs.submit(submission(uuidA))).rejects.toThrow(DomainBusy);
+    await tick();
+    finish(job.job_id);
+    expect((await jobs.waitFor(job.job_id)).state).toBe('succeeded');
+    // Finished: the domain is free again.
+    await expect(jobs.submit(submission(uuidA))).resolves.toBeTruthy();
+  });
+
+  it('runs at most `concurrency` jobs at once', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const { operation, started, finish } = controllableOperation();
+    const jobs = runner(state, operation, [], 2);
+    await jobs.start();
+    const a = await jobs.submit(submission(uuidA));
+    const b = await jobs.submit(submission(uuidB));
+    const c = await jobs.submit(submission(uuidC));
+    await tick();
+    expect(started).toEqual([a.job_id, b.job_id]);
+    finish(a.job_id);
+    await tick();
+    expect(started).toEqual([a.job_id, b.job_id, c.job_id]);
+    expect(jobs.list('running').map((j) => j.job_id).sort()).toEqual([b.job_id, c.job_id].sort());
+  });
+
+  it('treats a redelivered request (same _unique_id) as the job it already is', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const jobs = runner(state, controllableOperation().operation);
+    await jobs.start();
+    const first = await jobs.submit(submission(uuidA, 'u-1'));
+    const again = await jobs.submit(submission(uuidA, 'u-1'));
+    expect(again.job_id).toBe(first.job_id);
+  });
+
+  it('reports a failure with its class, and saves progress before emitting it', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const events: string[] = [];
+    const jobs = runner(state, {
+      run: async (_job, ctx) => {
+        ctx.progress.setTotal(10);
+        throw new InvalidArgument('no such disk');
+      },
+      recover: async () => '',
+    }, events);
+    await jobs.start();
+    const job = await jobs.submit(submission(uuidA));
+    const done = await jobs.waitFor(job.job_id);
+    expect(done.state).toBe('failed');
+    expect(done.error).toEqual({ class: 'InvalidArgument', message: 'no such disk' });
+    await tick();
+    expect(events).toEqual([`start ${job.job_id}`, `progress ${job.job_id}`, `failed ${job.job_id}`]);
+  });
+
+  it('after a crash: recovers and fails running jobs, runs queued ones again', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const { operation } = controllableOperation();
+    const first = runner(state, operation, [], 1);
+    await first.start();
+    const running = await first.submit(submission(uuidA));
+    const queued = await first.submit(submission(uuidB));
+    await tick();
+    // "Crash": a second runner on the same state, as after a restart.
+    const recovered: string[] = [];
+    const events: string[] = [];
+    const second = runner(state, {
+      run: async () => ({ ran: true }),
+      recover: async (job) => {
+        recovered.push(job.job_id);
+        return 'the partial backup was discarded';
+      },
+    }, events);
+    await second.start();
+    expect(recovered).toEqual([running.job_id]);
+    const failed = second.get(running.job_id);
+    expect(failed.state).toBe('failed');
+    expect(failed.error?.class).toBe('AgentRestarted');
+    expect(failed.error?.message).toContain('the partial backup was discarded');
+    expect((await second.waitFor(queued.job_id)).state).toBe('succeeded');
+    expect(events).toContain(`failed ${running.job_id}`);
+    expect(readdirSync(join(state, 'jobs')).every((f) => f.endsWith('.json'))).toBe(true);
+  });
+});
