@@ -103,14 +103,15 @@ export function isLibvirtError(err: unknown, code?: number): err is LibvirtError
   return err instanceof LibvirtError && (code === undefined || err.code === code);
 }
 
-export const isNoDomain = (err: unknown): err is LibvirtError => isLibvirtError(err, VIR_ERR_NO_DOMAIN);
-export const isOperationInvalid = (err: unknown): err is LibvirtError =>
-  isLibvirtError(err, VIR_ERR_OPERATION_INVALID);
-export const isAgentUnavailable = (err: unknown): err is LibvirtError =>
+// Plain booleans, not type guards: a guard's false branch would narrow a LibvirtError
+// with another code to `never`.
+export const isNoDomain = (err: unknown): boolean => isLibvirtError(err, VIR_ERR_NO_DOMAIN);
+export const isOperationInvalid = (err: unknown): boolean => isLibvirtError(err, VIR_ERR_OPERATION_INVALID);
+export const isAgentUnavailable = (err: unknown): boolean =>
   isLibvirtError(err) &&
   (err.code === VIR_ERR_AGENT_UNRESPONSIVE || err.code === VIR_ERR_AGENT_UNSYNCED);
 /** The driver or hypervisor cannot do this at all (not a transient failure). */
-export const isUnsupported = (err: unknown): err is LibvirtError =>
+export const isUnsupported = (err: unknown): boolean =>
   isLibvirtError(err) &&
   (err.code === VIR_ERR_NO_SUPPORT ||
     err.code === VIR_ERR_OPERATION_UNSUPPORTED ||

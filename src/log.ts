@@ -56,6 +56,6 @@ export function redactUrl(url: string): string {
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
   } catch {
-    return '[unparseable url]';
+    return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
   }
 }

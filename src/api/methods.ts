@@ -1,3 +1,4 @@
+import { sanitizeContext } from '../bus/envelope.js';
 import { DomainNotFound, GuestAgentUnavailable, InvalidArgument, NoSuchMethod } from '../errors.js';
 import { hasGuestAgentChannel } from '../libvirt/domain-xml.js';
 import type { BackupRequest } from '../backup/run-backup.js';
@@ -72,7 +73,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
         action: 'backup',
         domain: { requested: domainName, uuid: domain.uuid, name: domain.name },
         args: request as unknown as Record<string, unknown>,
-        context: call.context,
+        // The journal is on disk: the caller's token (and any password) stays out of it.
+        context: sanitizeContext(call.context),
         requestId: call.requestId,
         uniqueId: call.uniqueId,
       });

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import amqp from 'amqplib';
 import type { ChannelModel, RecoveringChannelModel, RecoveryOptions } from 'amqplib';
 import type { Logger } from 'pino';
-import { redactUrl } from './options.js';
+import { redactUrl } from '../log.js';
 
 export type SetupFn = (model: ChannelModel) => Promise<void>;
 

@@ -147,14 +147,3 @@ export function notificationQueue(o: BusOptions, topic: string, priority: string
     routingKey: key,
   };
 }
-
-/** amqp://user:secret@host/ -> amqp://user:***@host/ ; safe for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
-  }
-}

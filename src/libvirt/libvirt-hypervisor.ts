@@ -5,7 +5,7 @@ import {
   commitActiveWithPivot,
   commitIntermediate,
   isConnectionLost,
-  VIR_ERR_NO_DOMAIN,
+  isNoDomain,
 } from '../../native/index.js';
 import { DomainNotFound, HypervisorError, VirtDrError } from '../errors.js';
 import type { Hypervisor, HypervisorDomain, HypervisorSession, RunState } from './hypervisor.js';
@@ -19,7 +19,7 @@ import type { Hypervisor, HypervisorDomain, HypervisorSession, RunState } from '
 export function translateLibvirtError(err: unknown, what: string): VirtDrError {
   if (err instanceof LibvirtError) {
     const detail = { code: err.code, domain: err.domain, message: err.libvirtMessage };
-    if (err.code === VIR_ERR_NO_DOMAIN) return new DomainNotFound(`${what}: ${err.libvirtMessage}`, { cause: err });
+    if (isNoDomain(err)) return new DomainNotFound(`${what}: ${err.libvirtMessage}`, { cause: err });
     return new HypervisorError(`${what}: ${err.libvirtMessage}`, isConnectionLost(err), detail, { cause: err });
   }
   if (err instanceof VirtDrError) return err;

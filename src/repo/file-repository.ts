@@ -1,4 +1,4 @@
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupNotFound, InvalidArgument } from '../errors.js';
 import { ensureDirectory, fsyncDirectory, writeJsonAtomic } from '../util/atomic-file.js';
@@ -123,10 +123,6 @@ export class FileRepository {
       if (err instanceof InvalidManifest) return null;
       throw err;
     }
-  }
-
-  async fileSize(path: string): Promise<number> {
-    return (await stat(path)).size;
   }
 }
 

@@ -1,24 +1,8 @@
 /**
- * Sleeps `ms`, or rejects with the signal's reason as soon as it aborts. The timer is
- * always cleared, so a cancelled poll leaves nothing pending on the event loop.
+ * Sleeps `ms`, or rejects with the signal's reason as soon as it aborts; the timer is
+ * always cleared. One implementation serves both layers: native/ polls block jobs with it.
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { abortableSleep as sleep } from '../../native/index.js';
 
 /** Settles with `promise`, or rejects with `onTimeout()` after `ms`; clears its timer. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

@@ -1,3 +1,4 @@
+import { redactUrl } from '../../src/log.js';
 import { describe, expect, it } from 'vitest';
 import {
   busOptions,
@@ -8,7 +9,6 @@ import {
   notificationQueue,
   notificationRoutingKey,
   queueArguments,
-  redactUrl,
   topicQueues,
   validateOptions,
 } from '../../src/bus/options.js';
