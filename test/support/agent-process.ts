@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectRoot } from './project-root.js';
 import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
 import { RABBIT_URL, cleanupTopology } from './rabbit.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = projectRoot(import.meta.url);
 export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.js');
 
 /**

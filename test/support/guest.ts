@@ -11,10 +11,10 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectRoot } from './project-root.js';
 
 export const LIBVIRT_URI = 'qemu:///system';
 /** Default place for kernel/initramfs and per-guest work dirs. */
@@ -29,15 +29,7 @@ export const GUEST_DATA_MOUNT = '/data';
 export const GUEST_HEARTBEAT_PATH = '/data/heartbeat';
 export const GUEST_AGENT_PID_FILE = '/run/qemu-ga.pid';
 
-/**
- * test/guest/, found from this file whether it runs from test/support (vitest) or from
- * dist/test/support (the built demo).
- */
-const GUEST_DIR = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return path.join(dir, 'test', 'guest');
-})();
+const GUEST_DIR = path.join(projectRoot(import.meta.url), 'test', 'guest');
 export const BUILD_GUEST_SCRIPT = path.join(GUEST_DIR, 'build-guest.sh');
 export const MAKE_DATA_DISK_SCRIPT = path.join(GUEST_DIR, 'make-data-disk.sh');
 
@@ -182,8 +174,9 @@ export async function buildGuestAssets(outDir = TEST_IMAGES_DIR): Promise<GuestA
 }
 
 /** Create an ext4-formatted qcow2 image of sizeMiB at filePath (test/guest/make-data-disk.sh). */
-export async function makeDataDisk(filePath: string, sizeMiB: number): Promise<void> {
-  await run('bash', [MAKE_DATA_DISK_SCRIPT, filePath, String(sizeMiB)], { timeoutMs: 120_000 });
+export async function makeDataDisk(filePath: string, sizeMiB: number, contentDir?: string): Promise<void> {
+  const args = [MAKE_DATA_DISK_SCRIPT, filePath, String(sizeMiB), ...(contentDir ? [contentDir] : [])];
+  await run('bash', args, { timeoutMs: 600_000 });
 }
 
 // ------------------------------------------------------------------ guests ---
@@ -193,6 +186,8 @@ export interface CreateTestGuestOptions {
   name: string;
   /** Size of the ext4 qcow2 data disk (vda, mounted at /data). Default 64. */
   dataDiskMiB?: number;
+  /** A host folder whose files the data disk's filesystem starts with. */
+  dataDiskContent?: string;
   /** Add the org.qemu.guest_agent.0 channel and start qemu-ga. Default true. */
   withAgent?: boolean;
   /** Where data.qcow2 and console.log live. Default TEST_IMAGES_DIR/guests/<name>. Wiped first. */
@@ -312,7 +307,7 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
   await fs.chmod(workDir, 0o755);
   const dataDisk = path.join(workDir, 'data.qcow2');
   const consoleLog = path.join(workDir, 'console.log');
-  await makeDataDisk(dataDisk, opts.dataDiskMiB ?? 64);
+  await makeDataDisk(dataDisk, opts.dataDiskMiB ?? 64, opts.dataDiskContent);
 
   const cmdline = ['console=ttyS0', 'quiet', ...(withAgent ? [] : ['vdr.noagent']), ...(opts.extraCmdline ?? [])].join(
     ' ',
