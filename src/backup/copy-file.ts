@@ -18,8 +18,8 @@ const ZEROES = Buffer.alloc(CHUNK);
  * the copy stays as sparse as qcow2 and raw images usually are; the final length is set
  * by truncation. The destination is fsynced before the promise resolves.
  *
- * Reading the next chunk overlaps writing and hashing the current one, so the copy is
- * bounded by the slower of the two disks rather than by their sum.
+ * Reading the next chunk, writing the current one and hashing it all overlap, so the
+ * copy is bounded by the slowest of the three rather than by their sum.
  */
 export async function copyFileHashed(source: string, destination: string, options: CopyOptions): Promise<string> {
   const hash = createHash('sha256');
@@ -40,10 +40,10 @@ export async function copyFileHashed(source: string, destination: string, option
       const next = position + bytesRead;
       slot ^= 1;
       pending = next < size ? input.read(buffers[slot]!, 0, CHUNK, next) : Promise.resolve({ bytesRead: 0, buffer: buffers[slot]! });
+      // The write runs on a pool thread while this thread hashes the same bytes.
+      const written = chunk.equals(ZEROES.subarray(0, bytesRead)) ? null : writeFully(output, chunk, position);
       hash.update(chunk);
-      if (!chunk.equals(ZEROES.subarray(0, bytesRead))) {
-        await writeFully(output, chunk, position);
-      }
+      await written;
       position = next;
       options.onBytes(bytesRead);
       if (options.bandwidth > 0) await throttle(position, started, options.bandwidth, options.signal);

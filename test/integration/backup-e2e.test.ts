@@ -166,4 +166,26 @@ describe('backup over the bus, end to end, on a running guest', () => {
     expect(job.result?.mode).toBe('full');
     expect((await stat(pointFile(job.result!))).size).toBeGreaterThan(0);
   });
+
+  it("never commits an operator's own snapshot: a full goes on top, the operator's layers stay", async () => {
+    const before = await diskChain();
+    const operatorLayer = path.join(path.dirname(guest.dataDisk), 'operator-snapshot.qcow2');
+    await virsh(['snapshot-create-as', GUEST, 'operator', '--disk-only', '--atomic', '--no-metadata', '--diskspec', `vda,file=${operatorLayer}`]);
+
+    const refused = await client.call<Job>('backup', { domain: GUEST, mode: 'incremental', wait: true }, { timeoutMs: 120_000 });
+    expect(refused.state).toBe('failed');
+    expect(refused.error?.class).toBe('ChainMismatch');
+    expect(await diskChain()).toEqual([operatorLayer, ...before]);
+
+    const full = await backup();
+    expect(full.mode).toBe('full');
+    const after = await diskChain();
+    expect(after.slice(1)).toEqual([operatorLayer, ...before]);
+    expect(after[0]).toContain(full.backup_id);
+
+    // The chain the agent follows now starts above the operator's layer.
+    const next = await backup();
+    expect(next.mode).toBe('incremental');
+    expect((await diskChain()).slice(1)).toEqual([operatorLayer, ...before]);
+  });
 });
