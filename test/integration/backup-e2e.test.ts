@@ -1,10 +1,12 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
 import {
   buildGuestAssets,
   createTestGuest,
@@ -14,12 +16,14 @@ import {
   guestWriteRandomFile,
   heartbeatCount,
   readFileFromQcow2,
+  run,
   virsh,
   waitForAgent,
   type TestGuest,
 } from '../support/guest.js';
-import { ensureRabbit } from '../support/rabbit.js';
+import { RABBIT_URL, ensureRabbit } from '../support/rabbit.js';
 
+const execFileP = promisify(execFile);
 const GUEST = 'vdr-e2e';
 const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e');
 let guest: TestGuest;
@@ -86,8 +90,8 @@ describe('backup over the bus, end to end, on a running guest', () => {
     expect(full.quiesce).toBe('agent');
     expect(full.disks[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
     // The file in the repository is what the manifest says it is.
-    const bytes = (await import('node:fs/promises')).readFile(pointFile(full));
-    expect(createHash('sha256').update(await bytes).digest('hex')).toBe(full.disks[0]!.sha256);
+    const bytes = await readFile(pointFile(full));
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(full.disks[0]!.sha256);
 
     const chain = await diskChain();
     expect(chain).toHaveLength(2);
@@ -121,7 +125,7 @@ describe('backup over the bus, end to end, on a running guest', () => {
   });
 
   it('restores the incremental with plain qemu-img: the file holds the right bytes', async () => {
-    const info = JSON.parse(await (await import('../support/guest.js')).run('qemu-img', ['info', '--output=json', pointFile(incremental)]).then((r) => r.stdout)) as {
+    const info = JSON.parse((await run('qemu-img', ['info', '--output=json', pointFile(incremental)])).stdout) as {
       'backing-filename': string;
     };
     expect(info['backing-filename']).toBe(`../${full.backup_id}/vda.qcow2`);
@@ -187,5 +191,31 @@ describe('backup over the bus, end to end, on a running guest', () => {
     const next = await backup();
     expect(next.mode).toBe('incremental');
     expect((await diskChain()).slice(1)).toEqual([operatorLayer, ...before]);
+  });
+
+  it('the virt-dr CLI backs up with --wait, drawing progress from the notifications', async () => {
+    const { events, client: watcher } = await agent.watchingClient();
+    await guestWriteRandomFile(GUEST, '/data/cli.bin', 4 << 20);
+    const env = {
+      ...process.env,
+      VIRT_DR_BUS_URL: RABBIT_URL,
+      VIRT_DR_BUS_EXCHANGE: agent.exchange,
+      VIRT_DR_BUS_TOPIC: agent.topic,
+    };
+    const cli = (args: string[]) => execFileP(process.execPath, [CLI_BIN, ...args], { env, timeout: 120_000 });
+    const { stdout } = await cli(['backup', GUEST, '--wait']);
+    expect(stdout).toMatch(/backup .* started/);
+    expect(stdout).toMatch(/\[#+\] 100%/);
+    expect(stdout).toContain('"mode": "incremental"');
+    const listing = (await cli(['ls', GUEST])).stdout.trim().split('\n');
+    expect(listing.length).toBeGreaterThanOrEqual(14);
+    expect(listing.at(-1)).toMatch(/incremental/);
+
+    // Progress notifications carry bytes done, bytes total and the rate.
+    const progress = events.filter((e) => e.event_type === 'virt_dr.backup.progress');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)?.payload).toMatchObject({ bytes_done: expect.any(Number), bytes_total: expect.any(Number), rate_bytes_per_s: expect.any(Number) });
+    expect(events.map((e) => e.event_type)).toEqual(expect.arrayContaining(['virt_dr.backup.start', 'virt_dr.backup.end']));
+    await watcher.close();
   });
 });

@@ -8,6 +8,7 @@ import { RABBIT_URL, cleanupTopology } from './rabbit.js';
 
 const ROOT = projectRoot(import.meta.url);
 export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.js');
+export const CLI_BIN = path.join(ROOT, 'bin/virt-dr.js');
 
 /**
  * Runs the real, built agent (bin/virt-dr-agent.js) as a child process with its own
