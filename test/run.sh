@@ -11,6 +11,7 @@ if [[ ! -d node_modules/@2060.io/ffi-napi/build ]] || [[ package-lock.json -nt n
   npm ci --no-audit --no-fund
 fi
 npm run build
+npm run typecheck  # tests and benchmarks too, under the same strict settings
 bash test/guest/build-guest.sh
 
 # Each off-loop libvirt call holds a libuv pool thread; tests run several at once.
