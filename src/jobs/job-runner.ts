@@ -7,6 +7,8 @@ import { isFinished, type JobAction, type JobRecord, type JobState } from './job
 import type { JobJournal } from './journal.js';
 import { ProgressTracker, type ProgressReport } from './progress.js';
 
+const PRUNE_BATCH = 50;
+
 /** What an operation gets to run with; see OperationContext in backup/run-backup.ts. */
 export interface JobContext {
   log: Logger;
@@ -83,8 +85,7 @@ export class JobRunner {
       log.info({ job_id: job.job_id }, 'requeueing a job accepted before the restart');
       this.schedule(job);
     }
-    const dropped = await journal.prune([...this.jobs.values()], this.options.keepFinished);
-    for (const id of dropped) this.jobs.delete(id);
+    await this.prune();
   }
 
   async submit(submission: JobSubmission): Promise<JobRecord> {
@@ -239,6 +240,16 @@ export class JobRunner {
     this.options.events.finished(job);
     for (const resolve of this.waiters.get(job.job_id) ?? []) resolve(job);
     this.waiters.delete(job.job_id);
+    // Pruning in batches keeps a busy host from rewriting the journal folder per job.
+    if (this.jobs.size > this.options.keepFinished + PRUNE_BATCH) {
+      await this.prune().catch((err: Error) => log.warn({ err: err.message }, 'journal prune failed'));
+    }
+  }
+
+  /** Forgets the oldest finished jobs beyond `keepFinished`, in memory and on disk. */
+  private async prune(): Promise<void> {
+    const dropped = await this.options.journal.prune([...this.jobs.values()], this.options.keepFinished);
+    for (const id of dropped) this.jobs.delete(id);
   }
 
   /**

@@ -41,7 +41,7 @@ function controllableOperation() {
   return { operation, started, finish: (id: string) => finishers.get(id)?.({ ok: true }) };
 }
 
-function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1) {
+function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1, keepFinished = 10) {
   return new JobRunner({
     journal: new JobJournal(statePath),
     operations: { backup: operation },
@@ -52,7 +52,7 @@ function runner(statePath: string, operation: JobOperation, events: string[] = [
     },
     log,
     concurrency,
-    keepFinished: 10,
+    keepFinished,
     progressIntervalMs: 2000,
   });
 }
@@ -147,5 +147,21 @@ describe('JobRunner', () => {
     expect((await second.waitFor(queued.job_id)).state).toBe('succeeded');
     expect(events).toContain(`failed ${running.job_id}`);
     expect(readdirSync(join(state, 'jobs')).every((f) => f.endsWith('.json'))).toBe(true);
+  });
+
+  it('keeps the newest finished jobs and forgets the rest, in memory and on disk', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const jobs = runner(state, { run: async () => ({}), recover: async () => '' }, [], 1, 0);
+    await jobs.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const job = await jobs.submit(submission(uuidA));
+      await jobs.waitFor(job.job_id);
+      ids.push(job.job_id);
+    }
+    await tick();
+    expect(jobs.list(null).length).toBeLessThan(60);
+    expect(readdirSync(join(state, 'jobs')).length).toBe(jobs.list(null).length);
+    expect(jobs.get(ids.at(-1)!).state).toBe('succeeded');
   });
 });
