@@ -4,7 +4,7 @@ import type { JobOperation } from '../jobs/job-runner.js';
 import type { Hypervisor, HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import { newBackupId } from '../util/ids.js';
-import type { BackupCheckpoint } from './checkpoint.js';
+import { freezeMayLinger, type BackupCheckpoint } from './checkpoint.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { runBackup, type BackupRequest, type BackupSettings } from './run-backup.js';
 import { settleBackup } from './settle.js';
@@ -49,6 +49,11 @@ export function backupOperation(deps: BackupOperationDeps): JobOperation {
     async recover(job, log: Logger) {
       const checkpoint = job.checkpoint as BackupCheckpoint | null;
       if (!checkpoint) return 'it had not touched the domain yet';
+      // The thaw guard of the process that asked for the freeze died with it, and settle
+      // only thaws when the guest was left frozen (stopped_by 'agent'). A freeze that
+      // timed out before quiesce=auto paused the guest instead may still land, now or
+      // after this repair: this agent's guard thaws now and keeps thawing for a while.
+      if (freezeMayLinger(checkpoint)) deps.settings.thawGuard.watch(job.domain_uuid);
       const session = await deps.hypervisor.openSession();
       try {
         const domain = await lookupOrNull(session, job.domain_uuid);

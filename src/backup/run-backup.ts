@@ -70,6 +70,7 @@ export async function runBackup(
     domain_uuid: domain.uuid,
     backup_id: plan.backupId,
     stopped_by: null,
+    freeze_requested: false,
     disks: plan.disks.map((d) => ({ target: d.target, frozen: d.frozen, overlay: d.overlay, commit: d.commit })),
   };
   await ctx.checkpoint(checkpoint);
@@ -92,6 +93,8 @@ export async function runBackup(
       ctx.log,
       async (method) => {
         checkpoint.stopped_by = method;
+        // Kept when auto falls back to suspend: the failed freeze may still land late.
+        if (method === 'agent') checkpoint.freeze_requested = true;
         await ctx.checkpoint(checkpoint);
       },
       () => domain.createDiskSnapshot(snapshotXml, { quiesce: false }),

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
+import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
 import {
   buildGuestAssets,
@@ -29,38 +30,9 @@ const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e');
 let guest: TestGuest;
 let client: RpcClient;
 
-interface Job {
-  job_id: string;
-  state: string;
-  result: Point | null;
-  error: { class: string; message: string } | null;
-}
-interface Point {
-  backup_id: string;
-  mode: string;
-  parent: string | null;
-  quiesce: string;
-  freeze_ms: number;
-  bytes: number;
-  domain_uuid: string;
-  disks: { target: string; file: string; size: number; sha256: string; virtual_size: number }[];
-}
-
-async function backup(args: Record<string, unknown> = {}): Promise<Point> {
-  const job = await client.call<Job>('backup', { domain: GUEST, wait: true, ...args }, { timeoutMs: 300_000 });
-  expect(job.error, JSON.stringify(job.error)).toBeNull();
-  expect(job.state).toBe('succeeded');
-  return job.result!;
-}
-
-async function diskChain(): Promise<(string | null)[]> {
-  const disk = parseDomainDisks(await virsh(['dumpxml', GUEST])).find((d) => d.target === 'vda')!;
-  return [disk.source.file, ...disk.backing.map((b) => b.file)];
-}
-
-function pointFile(point: Point): string {
-  return path.join(agent.repoPath, point.domain_uuid, point.backup_id, point.disks[0]!.file);
-}
+const backup = (args: Record<string, unknown> = {}) => backupPoint(client, GUEST, args);
+const chainOf = () => diskChain(GUEST);
+const fileOf = (point: PointView) => pointFile(agent.repoPath, point);
 
 describe('backup over the bus, end to end, on a running guest', () => {
   beforeAll(async () => {
@@ -79,7 +51,7 @@ describe('backup over the bus, end to end, on a running guest', () => {
     await destroyTestGuest(GUEST);
   });
 
-  let full: Point;
+  let full: PointView;
   let heartbeatsBefore: number;
 
   it('takes a full backup while the guest runs, leaving a base plus one overlay', async () => {
@@ -90,10 +62,10 @@ describe('backup over the bus, end to end, on a running guest', () => {
     expect(full.quiesce).toBe('agent');
     expect(full.disks[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
     // The file in the repository is what the manifest says it is.
-    const bytes = await readFile(pointFile(full));
+    const bytes = await readFile(fileOf(full));
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(full.disks[0]!.sha256);
 
-    const chain = await diskChain();
+    const chain = await chainOf();
     expect(chain).toHaveLength(2);
     expect(chain[1]).toBe(guest.dataDisk);
     expect(chain[0]).toMatch(/\.virtdr-.*\.qcow2$/);
@@ -101,7 +73,7 @@ describe('backup over the bus, end to end, on a running guest', () => {
   });
 
   let written: { sha256: string; bytes: number };
-  let incremental: Point;
+  let incremental: PointView;
 
   it('takes an incremental about the size of what the guest wrote', async () => {
     const bytes = 8 << 20;
@@ -115,7 +87,7 @@ describe('backup over the bus, end to end, on a running guest', () => {
     expect(incremental.bytes).toBeLessThan(full.disks[0]!.virtual_size / 10);
     console.log(`[e2e] guest wrote ${bytes} bytes; incremental stored ${incremental.bytes} bytes (${(incremental.bytes / bytes).toFixed(3)}x)`);
 
-    const chain = await diskChain();
+    const chain = await chainOf();
     expect(chain).toHaveLength(2);
     expect(chain[1]).toBe(guest.dataDisk);
     expect(chain[0]).toContain(incremental.backup_id);
@@ -125,15 +97,15 @@ describe('backup over the bus, end to end, on a running guest', () => {
   });
 
   it('restores the incremental with plain qemu-img: the file holds the right bytes', async () => {
-    const info = JSON.parse((await run('qemu-img', ['info', '--output=json', pointFile(incremental)])).stdout) as {
+    const info = JSON.parse((await run('qemu-img', ['info', '--output=json', fileOf(incremental)])).stdout) as {
       'backing-filename': string;
     };
     expect(info['backing-filename']).toBe(`../${full.backup_id}/vda.qcow2`);
-    const content = await readFileFromQcow2(pointFile(incremental), '/known.bin');
+    const content = await readFileFromQcow2(fileOf(incremental), '/known.bin');
     expect(content.length).toBe(written.bytes);
     expect(createHash('sha256').update(content).digest('hex')).toBe(written.sha256);
     // The full alone predates the file.
-    await expect(readFileFromQcow2(pointFile(full), '/known.bin')).rejects.toThrow();
+    await expect(readFileFromQcow2(fileOf(full), '/known.bin')).rejects.toThrow();
   });
 
   it('keeps the guest running and writing, with a short freeze, over ten backups', async () => {
@@ -143,54 +115,54 @@ describe('backup over the bus, end to end, on a running guest', () => {
       expect(point.mode).toBe('incremental');
       expect(point.quiesce).toBe('agent');
       freezes.push(point.freeze_ms);
-      expect(await diskChain()).toHaveLength(2);
+      expect(await chainOf()).toHaveLength(2);
     }
     const sorted = [...freezes].sort((a, b) => a - b);
     const median = (sorted[4]! + sorted[5]!) / 2;
     console.log(`[e2e] freeze window over 10 backups: median ${median} ms, max ${sorted.at(-1)} ms (${freezes.join(', ')})`);
     expect(await domainState(GUEST)).toBe('running');
     expect(await heartbeatCount(GUEST)).toBeGreaterThan(heartbeatsBefore);
-    const { backups } = await client.call<{ backups: Point[] }>('list_backups', { domain: GUEST });
+    const { backups } = await client.call<{ backups: PointView[] }>('list_backups', { domain: GUEST });
     expect(backups).toHaveLength(12);
     expect(backups.map((b) => b.backup_id)).toEqual([...backups.map((b) => b.backup_id)].sort());
   });
 
   it('answers get_backup, get_job and list_jobs', async () => {
-    const point = await client.call<Point>('get_backup', { domain: guest.uuid, backup_id: incremental.backup_id });
+    const point = await client.call<PointView>('get_backup', { domain: guest.uuid, backup_id: incremental.backup_id });
     expect(point).toMatchObject({ backup_id: incremental.backup_id, mode: 'incremental' });
     const { job_id } = await client.call<{ job_id: string }>('backup', { domain: GUEST, mode: 'full' });
-    const { jobs } = await client.call<{ jobs: Job[] }>('list_jobs', {});
+    const { jobs } = await client.call<{ jobs: JobView[] }>('list_jobs', {});
     expect(jobs.map((j) => j.job_id)).toContain(job_id);
-    let job: Job;
+    let job: JobView;
     do {
       await new Promise((r) => setTimeout(r, 500));
-      job = await client.call<Job>('get_job', { job_id });
+      job = await client.call<JobView>('get_job', { job_id });
     } while (job.state === 'queued' || job.state === 'running');
     expect(job.state).toBe('succeeded');
     expect(job.result?.mode).toBe('full');
-    expect((await stat(pointFile(job.result!))).size).toBeGreaterThan(0);
+    expect((await stat(fileOf(job.result!))).size).toBeGreaterThan(0);
   });
 
   it("never commits an operator's own snapshot: a full goes on top, the operator's layers stay", async () => {
-    const before = await diskChain();
+    const before = await chainOf();
     const operatorLayer = path.join(path.dirname(guest.dataDisk), 'operator-snapshot.qcow2');
     await virsh(['snapshot-create-as', GUEST, 'operator', '--disk-only', '--atomic', '--no-metadata', '--diskspec', `vda,file=${operatorLayer}`]);
 
-    const refused = await client.call<Job>('backup', { domain: GUEST, mode: 'incremental', wait: true }, { timeoutMs: 120_000 });
+    const refused = await client.call<JobView>('backup', { domain: GUEST, mode: 'incremental', wait: true }, { timeoutMs: 120_000 });
     expect(refused.state).toBe('failed');
     expect(refused.error?.class).toBe('ChainMismatch');
-    expect(await diskChain()).toEqual([operatorLayer, ...before]);
+    expect(await chainOf()).toEqual([operatorLayer, ...before]);
 
     const full = await backup();
     expect(full.mode).toBe('full');
-    const after = await diskChain();
+    const after = await chainOf();
     expect(after.slice(1)).toEqual([operatorLayer, ...before]);
     expect(after[0]).toContain(full.backup_id);
 
     // The chain the agent follows now starts above the operator's layer.
     const next = await backup();
     expect(next.mode).toBe('incremental');
-    expect((await diskChain()).slice(1)).toEqual([operatorLayer, ...before]);
+    expect((await chainOf()).slice(1)).toEqual([operatorLayer, ...before]);
   });
 
   it('the virt-dr CLI backs up with --wait, drawing progress from the notifications', async () => {

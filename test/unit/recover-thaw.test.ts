@@ -1,0 +1,103 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { backupOperation } from '../../src/backup/backup-operation.js';
+import type { ChainRecordStore } from '../../src/backup/chain-record.js';
+import { freezeMayLinger, type BackupCheckpoint } from '../../src/backup/checkpoint.js';
+import type { JobRecord } from '../../src/jobs/job.js';
+import type { Hypervisor, HypervisorDomain, RunState } from '../../src/libvirt/hypervisor.js';
+import type { FileRepository } from '../../src/repo/file-repository.js';
+
+const UUID = '0b5c3f5e-0000-4000-8000-000000000002';
+const log = pino({ level: 'silent' });
+
+function fakeDomain(state: RunState) {
+  const calls: string[] = [];
+  const domain = {
+    name: 'vm',
+    uuid: UUID,
+    async xml() {
+      return `<domain><name>vm</name><uuid>${UUID}</uuid><devices></devices></domain>`;
+    },
+    async runState() {
+      return state;
+    },
+    async thawFilesystems() {
+      calls.push('thaw');
+      return 0;
+    },
+    async resume() {
+      calls.push('resume');
+      state = 'running';
+    },
+  } as unknown as HypervisorDomain;
+  return { domain, calls };
+}
+
+const repo = { hasPoint: async () => false, discardPartial: async () => undefined } as unknown as FileRepository;
+const chains = { save: async () => undefined } as unknown as ChainRecordStore;
+
+function checkpoint(overrides: Partial<BackupCheckpoint>): BackupCheckpoint {
+  return {
+    phase: 'copying',
+    domain_uuid: UUID,
+    backup_id: '20261124T000000000Z-abcdef',
+    stopped_by: null,
+    freeze_requested: false,
+    disks: [],
+    ...overrides,
+  };
+}
+
+describe('backup recovery after a crash', () => {
+  function recoverWith(cp: BackupCheckpoint) {
+    const { domain, calls } = fakeDomain('running');
+    const watched: string[] = [];
+    const hypervisor = {
+      openSession: async () => ({ lookup: async () => domain, close: async () => undefined }),
+    } as unknown as Hypervisor;
+    const operation = backupOperation({
+      hypervisor,
+      repo,
+      chains,
+      settings: {
+        freezeTimeoutSeconds: 1,
+        thawTimeoutSeconds: 1,
+        bandwidthBytesPerSecond: 0,
+        thawGuard: { watch: (uuid) => void watched.push(uuid) },
+      },
+    });
+    const job = { job_id: 'j', domain_uuid: UUID, checkpoint: cp } as unknown as JobRecord;
+    return { run: () => operation.recover(job, log), calls, watched };
+  }
+
+  it('hands a guest paused after a failed freeze (auto fallback) to the thaw guard', async () => {
+    const r = recoverWith(checkpoint({ stopped_by: 'suspend', freeze_requested: true }));
+    await r.run();
+    expect(r.watched).toEqual([UUID]);
+  });
+
+  it('thaws a guest left frozen, and hands it to the thaw guard too', async () => {
+    const r = recoverWith(checkpoint({ stopped_by: 'agent', freeze_requested: true }));
+    await r.run();
+    expect(r.calls).toEqual(['thaw']);
+    expect(r.watched).toEqual([UUID]);
+  });
+
+  it('does not involve the guest agent when no freeze was asked for (also journals from before the flag)', async () => {
+    for (const cp of [checkpoint({ stopped_by: 'suspend' }), checkpoint({ stopped_by: null, freeze_requested: false })]) {
+      const r = recoverWith(cp);
+      await r.run();
+      expect(r.calls).toEqual([]);
+      expect(r.watched).toEqual([]);
+    }
+  });
+});
+
+describe('freezeMayLinger', () => {
+  it('is true whenever a guest-agent freeze was asked for', () => {
+    expect(freezeMayLinger(checkpoint({ stopped_by: 'agent' }))).toBe(true);
+    expect(freezeMayLinger(checkpoint({ stopped_by: 'suspend', freeze_requested: true }))).toBe(true);
+    expect(freezeMayLinger(checkpoint({ stopped_by: 'suspend' }))).toBe(false);
+    expect(freezeMayLinger(checkpoint({ stopped_by: null }))).toBe(false);
+  });
+});
