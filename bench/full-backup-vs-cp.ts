@@ -80,5 +80,6 @@ try {
 } finally {
   await agent.stop();
   await destroyTestGuest(GUEST);
-  rmSync(agent.workDir, { recursive: true, force: true });
+  // VDR_BENCH_KEEP=1 keeps the agent's log and repository for a post-mortem.
+  if (!process.env.VDR_BENCH_KEEP) rmSync(agent.workDir, { recursive: true, force: true });
 }

@@ -12,51 +12,27 @@ or {"step": ..., "ok": false, "error": {...}} and stops there. Exit code 0 when 
 step succeeded (the job itself may have failed: check its state), 1 otherwise.
 """
 import argparse
-import json
-import logging
 import os
 import sys
 import time
 
-from oslo_config import cfg
 import oslo_messaging as messaging
+
+from oslo_common import add_bus_arguments, configure, describe, out
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
-def out(obj):
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def describe(exc):
-    d = {"type": type(exc).__name__, "module": type(exc).__module__, "str": str(exc).split("\n")[0]}
-    if isinstance(exc, messaging.RemoteError):
-        d["exc_type"] = exc.exc_type
-        d["value"] = exc.value
-    return d
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--url", required=True)
-    p.add_argument("--exchange", required=True)
+    add_bus_arguments(p)
     p.add_argument("--topic", required=True)
     p.add_argument("--server", required=True)
     p.add_argument("--domain", required=True)
     p.add_argument("--request-id", default="req-00000000-0000-0000-0000-0000000000a1")
     p.add_argument("--job-timeout", type=float, default=300)
     a = p.parse_args()
-    # oslo maps amqp:// to its AMQP 1.0 driver; RabbitMQ 0-9-1 is rabbit://
-    if a.url.startswith("amqp://"):
-        a.url = "rabbit://" + a.url[len("amqp://"):]
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    conf = cfg.CONF
-    conf([], project="virt_dr_test")
-    # The driver reads control_exchange when the transport is created, and the option is
-    # only registered then: set_transport_defaults() is oslo's way to set it beforehand.
-    messaging.set_transport_defaults(control_exchange=a.exchange)
+    conf, a.url = configure(a.url, a.exchange)
     transport = messaging.get_rpc_transport(conf, url=a.url)
     client = messaging.get_rpc_client(transport, messaging.Target(topic=a.topic, version="1.0"), timeout=30)
     # A context as a service would send it; the token must never reach the notification bus.

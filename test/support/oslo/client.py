@@ -5,52 +5,24 @@ Usage: client.py --url URL --exchange E --topic T --server S STEP [STEP...]
 Prints one JSON line per step: {"step", "ok", "result"} or {"step", "ok": false, "error": {...}}.
 """
 import argparse
-import json
-import logging
 import os
 import sys
 
-from oslo_config import cfg
 import oslo_messaging as messaging
+
+from oslo_common import add_bus_arguments, configure, describe, out
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
-
-
-def out(obj):
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def describe(exc):
-    d = {"type": type(exc).__name__, "module": type(exc).__module__, "str": str(exc).split("\n")[0]}
-    if isinstance(exc, messaging.RemoteError):
-        d["exc_type"] = exc.exc_type
-        d["value"] = exc.value
-        d["traceback_lines"] = len((exc.traceback or "").splitlines()) if isinstance(exc.traceback, str) else len(exc.traceback or [])
-    d["is_no_such_method"] = isinstance(exc, rpc_dispatcher.NoSuchMethod)
-    if hasattr(exc, "method"):
-        d["method"] = getattr(exc, "method")
-    return d
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--url", required=True)
-    p.add_argument("--exchange", required=True)
+    add_bus_arguments(p)
     p.add_argument("--topic", required=True)
     p.add_argument("--server", required=True)
     p.add_argument("--request-id", default="req-00000000-0000-0000-0000-000000000001")
     p.add_argument("steps", nargs="+")
     a = p.parse_args()
-    # oslo maps amqp:// to its AMQP 1.0 driver; RabbitMQ 0-9-1 is rabbit://
-    if a.url.startswith("amqp://"):
-        a.url = "rabbit://" + a.url[len("amqp://"):]
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    conf = cfg.CONF
-    conf([], project="virt_dr_test")
-    # The driver reads control_exchange when the transport is created, and the option is
-    # only registered then: set_transport_defaults() is oslo's way to set it beforehand.
-    messaging.set_transport_defaults(control_exchange=a.exchange)
+    conf, a.url = configure(a.url, a.exchange)
     transport = messaging.get_rpc_transport(
         conf, url=a.url, allowed_remote_exmods=["oslo_messaging.rpc.dispatcher"])
     target = messaging.Target(topic=a.topic)

@@ -12,21 +12,14 @@ after N events, or after the first event whose type is one of --until, or at the
 --publisher-id: only events of that exact publisher (oslo NotificationFilter).
 """
 import argparse
-import json
-import logging
 import os
 import re
 import sys
 import threading
-import time
 
-from oslo_config import cfg
 import oslo_messaging as messaging
 
-
-def out(obj):
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
+from oslo_common import add_bus_arguments, configure, out
 
 
 class Endpoint(object):
@@ -59,8 +52,7 @@ class Endpoint(object):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--url", required=True)
-    p.add_argument("--exchange", required=True)
+    add_bus_arguments(p)
     p.add_argument("--topic", default="notifications")
     p.add_argument("--count", type=int, default=None)
     p.add_argument("--until", action="append", default=[])
@@ -70,16 +62,7 @@ def main():
     a = p.parse_args()
     if a.count is None and not a.until:
         a.count = 1
-    # oslo maps amqp:// to its AMQP 1.0 driver; RabbitMQ 0-9-1 is rabbit://
-    if a.url.startswith("amqp://"):
-        a.url = "rabbit://" + a.url[len("amqp://"):]
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    conf = cfg.CONF
-    conf([], project="virt_dr_test")
-    # The driver reads control_exchange when the transport is created, and the option is
-    # only registered then: set_transport_defaults() is oslo's way to set it beforehand.
-    messaging.set_transport_defaults(control_exchange=a.exchange)
+    conf, a.url = configure(a.url, a.exchange)
     transport = messaging.get_notification_transport(conf, url=a.url)
     done = threading.Event()
     targets = [messaging.Target(topic=a.topic, exchange=a.exchange)]
