@@ -5,7 +5,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
-import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
 import {

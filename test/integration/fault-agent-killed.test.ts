@@ -3,7 +3,6 @@ import { access, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification, RpcClient } from '../../src/cli/rpc-client.js';
-import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
 import {
@@ -15,7 +14,6 @@ import {
   ensureLibvirtd,
   guestWriteRandomFile,
   readFileFromQcow2,
-  virsh,
   waitForAgent,
   type TestGuest,
 } from '../support/guest.js';

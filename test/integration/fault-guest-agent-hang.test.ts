@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
-import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
 import { backupJob, diskChain } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';
 import {
@@ -12,7 +11,6 @@ import {
   domainState,
   ensureLibvirtd,
   freezeAgent,
-  virsh,
   waitForAgent,
   type TestGuest,
 } from '../support/guest.js';
