@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DomainBusy, InvalidArgument } from '../../src/errors.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import { JobRunner, type JobOperation, type JobSubmission } from '../../src/jobs/job-runner.js';
@@ -62,14 +62,14 @@ const tick = () => new Promise((r) => setTimeout(r, 20));
 describe('JobRunner', () => {
   it('journals a job before accepting it, and one job per domain', async () => {
     const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
-    const { operation, finish } = controllableOperation();
+    const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation);
     await jobs.start();
     const job = await jobs.submit(submission(uuidA));
     const onDisk = JSON.parse(readFileSync(join(state, 'jobs', `${job.job_id}.json`), 'utf8')) as JobRecord;
     expect(onDisk.job_id).toBe(job.job_id);
     await expect(jobs.submit(submission(uuidA))).rejects.toThrow(DomainBusy);
-    await tick();
+    await vi.waitFor(() => expect(started).toContain(job.job_id));
     finish(job.job_id);
     expect((await jobs.waitFor(job.job_id)).state).toBe('succeeded');
     // Finished: the domain is free again.
@@ -84,11 +84,11 @@ describe('JobRunner', () => {
     const a = await jobs.submit(submission(uuidA));
     const b = await jobs.submit(submission(uuidB));
     const c = await jobs.submit(submission(uuidC));
-    await tick();
+    await vi.waitFor(() => expect(started).toHaveLength(2));
+    await tick(); // a third would start now if the limit did not hold
     expect(started).toEqual([a.job_id, b.job_id]);
     finish(a.job_id);
-    await tick();
-    expect(started).toEqual([a.job_id, b.job_id, c.job_id]);
+    await vi.waitFor(() => expect(started).toEqual([a.job_id, b.job_id, c.job_id]));
     expect(jobs.list('running').map((j) => j.job_id).sort()).toEqual([b.job_id, c.job_id].sort());
   });
 
@@ -116,18 +116,19 @@ describe('JobRunner', () => {
     const done = await jobs.waitFor(job.job_id);
     expect(done.state).toBe('failed');
     expect(done.error).toEqual({ class: 'InvalidArgument', message: 'no such disk' });
-    await tick();
+    await vi.waitFor(() => expect(events).toHaveLength(3));
     expect(events).toEqual([`start ${job.job_id}`, `progress ${job.job_id}`, `failed ${job.job_id}`]);
   });
 
   it('after a crash: recovers and fails running jobs, runs queued ones again', async () => {
     const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
-    const { operation } = controllableOperation();
+    const { operation, started } = controllableOperation();
     const first = runner(state, operation, [], 1);
     await first.start();
     const running = await first.submit(submission(uuidA));
     const queued = await first.submit(submission(uuidB));
-    await tick();
+    // A job is journaled as running before its operation starts.
+    await vi.waitFor(() => expect(started).toContain(running.job_id));
     // "Crash": a second runner on the same state, as after a restart.
     const recovered: string[] = [];
     const events: string[] = [];
@@ -159,8 +160,7 @@ describe('JobRunner', () => {
       await jobs.waitFor(job.job_id);
       ids.push(job.job_id);
     }
-    await tick();
-    expect(jobs.list(null).length).toBeLessThan(60);
+    await vi.waitFor(() => expect(jobs.list(null).length).toBeLessThan(60));
     expect(readdirSync(join(state, 'jobs')).length).toBe(jobs.list(null).length);
     expect(jobs.get(ids.at(-1)!).state).toBe('succeeded');
   });
