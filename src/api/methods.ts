@@ -1,6 +1,6 @@
 import { sanitizeContext } from '../bus/envelope.js';
-import { DomainNotFound, GuestAgentUnavailable, InvalidArgument, NoSuchMethod } from '../errors.js';
-import { hasGuestAgentChannel } from '../libvirt/domain-xml.js';
+import { preflightBackup } from '../backup/preflight.js';
+import { DomainNotFound, InvalidArgument, NoSuchMethod } from '../errors.js';
 import type { BackupRequest } from '../backup/run-backup.js';
 import { publicJob, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
@@ -65,10 +65,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const wait = read.boolean('wait', false);
       read.done();
       const domain = await deps.hypervisor.lookup(domainName);
-      // Refused before a job exists: without a channel no agent can ever answer.
-      if (request.quiesce === 'agent' && !hasGuestAgentChannel(await domain.xml())) {
-        throw new GuestAgentUnavailable(`domain ${domain.name} has no guest agent channel; quiesce=agent cannot work`);
-      }
+      await preflightBackup(domain, request);
       const job = await deps.jobs.submit({
         action: 'backup',
         domain: { requested: domainName, uuid: domain.uuid, name: domain.name },

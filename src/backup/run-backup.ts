@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { DomainNotRunning } from '../errors.js';
 import { parseDomainDisks } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
@@ -7,6 +6,7 @@ import { pointOf, type BackupKind, type BackupPoint, type Manifest, type PointDi
 import type { BackupCheckpoint } from './checkpoint.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { bytesToCopy, saveDisk } from './copy-disk.js';
+import { preflightBackup } from './preflight.js';
 import { planBackup, type BackupPlan, type RequestedMode } from './plan.js';
 import { withConsistentPoint, type QuiescePolicy, type QuiesceSettings } from './quiesce.js';
 import { selectDisks } from './select-disks.js';
@@ -54,11 +54,7 @@ export async function runBackup(
   ctx: OperationContext<BackupCheckpoint>,
 ): Promise<BackupPoint> {
   const { domain, repo, chains } = deps;
-  const state = await domain.runState();
-  if (state !== 'running' && state !== 'paused') {
-    throw new DomainNotRunning(`domain ${domain.name} is ${state}; only running or paused domains can be backed up`);
-  }
-  const domainXml = await domain.xml();
+  const domainXml = await preflightBackup(domain, request);
   const allDisks = parseDomainDisks(domainXml);
   const disks = selectDisks(allDisks, request.excludeDisks);
   const [chain, latest] = await Promise.all([chains.load(domain.uuid), repo.latestPoint(domain.uuid)]);
