@@ -6,22 +6,18 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
+import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
 import {
-  buildGuestAssets,
-  createTestGuest,
-  destroyTestGuest,
   domainState,
-  ensureLibvirtd,
   guestWriteRandomFile,
   heartbeatCount,
   readFileFromQcow2,
   run,
   virsh,
-  waitForAgent,
   type TestGuest,
 } from '../support/guest.js';
-import { RABBIT_URL, ensureRabbit } from '../support/rabbit.js';
+import { RABBIT_URL } from '../support/rabbit.js';
 
 const execFileP = promisify(execFile);
 const GUEST = 'vdr-e2e';
@@ -35,20 +31,10 @@ const fileOf = (point: PointView) => pointFile(agent.repoPath, point);
 
 describe('backup over the bus, end to end, on a running guest', () => {
   beforeAll(async () => {
-    await Promise.all([ensureRabbit(), ensureLibvirtd()]);
-    await buildGuestAssets();
-    await agent.reset();
-    guest = await createTestGuest({ name: GUEST, dataDiskMiB: 256 });
-    await waitForAgent(GUEST);
-    await agent.start();
-    client = await agent.client();
+    ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, dataDiskMiB: 256 }));
   });
 
-  afterAll(async () => {
-    await client?.close();
-    await agent.stop();
-    await destroyTestGuest(GUEST);
-  });
+  afterAll(() => stopGuestAndAgent(agent, GUEST, client));
 
   let full: PointView;
   let heartbeatsBefore: number;

@@ -4,20 +4,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification, RpcClient } from '../../src/cli/rpc-client.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
+import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
 import {
   agentCommand,
-  buildGuestAssets,
-  createTestGuest,
-  destroyTestGuest,
   domainState,
-  ensureLibvirtd,
   guestWriteRandomFile,
   readFileFromQcow2,
-  waitForAgent,
   type TestGuest,
 } from '../support/guest.js';
-import { ensureRabbit } from '../support/rabbit.js';
 
 /**
  * Fault: the agent is SIGKILLed while it copies a backup. Nothing of the killed backup
@@ -49,20 +44,17 @@ describe('agent SIGKILLed in the middle of a backup copy', () => {
   let chainBefore: (string | null)[];
 
   beforeAll(async () => {
-    await Promise.all([ensureRabbit(), ensureLibvirtd()]);
-    await buildGuestAssets();
-    await agent.reset();
-    guest = await createTestGuest({ name: GUEST, dataDiskMiB: 256 });
-    await waitForAgent(GUEST);
-    await agent.start({ VIRT_DR_BACKUP_BANDWIDTH_BYTES_PER_S: String(BANDWIDTH) });
-    ({ client, events } = await agent.watchingClient());
+    ({ guest, client } = await startGuestAndAgent(
+      agent,
+      { name: GUEST, dataDiskMiB: 256 },
+      { VIRT_DR_BACKUP_BANDWIDTH_BYTES_PER_S: String(BANDWIDTH) },
+    ));
+    const seen: Notification[] = [];
+    await client.watchNotifications((n) => seen.push(n));
+    events = seen;
   });
 
-  afterAll(async () => {
-    await client?.close();
-    await agent.stop();
-    await destroyTestGuest(GUEST);
-  });
+  afterAll(() => stopGuestAndAgent(agent, GUEST, client));
 
   it('kills the agent while it copies; the guest is running and thawed', async () => {
     // Enough allocated data that the throttled copy lasts well beyond one progress report.

@@ -2,19 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { backupJob, diskChain } from '../support/backup-api.js';
+import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess } from '../support/agent-process.js';
 import {
   agentCommand,
-  buildGuestAssets,
-  createTestGuest,
-  destroyTestGuest,
   domainState,
-  ensureLibvirtd,
   freezeAgent,
   waitForAgent,
   type TestGuest,
 } from '../support/guest.js';
-import { ensureRabbit } from '../support/rabbit.js';
 
 /**
  * Fault: the guest agent stops answering (qemu-ga SIGSTOPped inside the guest) while
@@ -47,21 +43,11 @@ describe('backup while the guest agent hangs', () => {
   let hang: { thawsAt: number };
 
   beforeAll(async () => {
-    await Promise.all([ensureRabbit(), ensureLibvirtd()]);
-    await buildGuestAssets();
-    await agent.reset();
-    guest = await createTestGuest({ name: GUEST, dataDiskMiB: 64 });
-    await waitForAgent(GUEST);
+    ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, dataDiskMiB: 64 }));
     expect(await fsfreezeStatus()).toBe('thawed');
-    await agent.start();
-    client = await agent.client();
   });
 
-  afterAll(async () => {
-    await client?.close();
-    await agent.stop();
-    await destroyTestGuest(GUEST);
-  });
+  afterAll(() => stopGuestAndAgent(agent, GUEST, client));
 
   it('quiesce=auto falls back to suspend and resumes the domain', async () => {
     hang = await freezeAgent(GUEST, AGENT_HANG_S);
