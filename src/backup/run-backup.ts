@@ -151,9 +151,11 @@ async function copyDisks(
       plan.parent && parentDisk
         ? { backupId: plan.parent, file: parentDisk.file, format: parentDisk.format }
         : null;
-    saved.push(
-      await saveDisk(disk, staging, parent, { signal: ctx.signal, bandwidth, onBytes: (n) => ctx.progress.add(n) }),
-    );
+    const started = performance.now();
+    const pointDisk = await saveDisk(disk, staging, parent, { signal: ctx.signal, bandwidth, onBytes: (n) => ctx.progress.add(n) });
+    const ms = Math.round(performance.now() - started);
+    ctx.log.info({ disk: disk.target, copy: disk.copy, bytes: pointDisk.size, ms }, 'disk saved and verified');
+    saved.push(pointDisk);
   }
   return saved;
 }
