@@ -41,7 +41,7 @@ bash test/guest/build-guest.sh
 step "agent"
 stop_agent
 mkdir -p "$DEMO_DIR"
-node bin/virt-dr-agent.js >"$DEMO_DIR/agent.log" 2>&1 &
+node bin/virt-dr-agent.cjs >"$DEMO_DIR/agent.log" 2>&1 &
 echo $! >"$PIDFILE"
 for _ in $(seq 1 60); do node bin/virt-dr.js ping >/dev/null 2>&1 && break; sleep 0.5; done
 node bin/virt-dr.js ping

@@ -29,5 +29,5 @@ if [[ -d /run/systemd/system ]]; then
   systemctl enable --now virt-dr-agent.service
   systemctl --no-pager status virt-dr-agent.service || true
 else
-  echo "install.sh: no systemd here; start with: node $prefix/bin/virt-dr-agent.js --config /etc/virt-dr/agent.json" >&2
+  echo "install.sh: no systemd here; start with: node $prefix/bin/virt-dr-agent.cjs --config /etc/virt-dr/agent.json" >&2
 fi

@@ -7,11 +7,11 @@ import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
 import { RABBIT_URL, cleanupTopology } from './rabbit.js';
 
 const ROOT = projectRoot(import.meta.url);
-export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.js');
+export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.cjs');
 export const CLI_BIN = path.join(ROOT, 'bin/virt-dr.js');
 
 /**
- * Runs the real, built agent (bin/virt-dr-agent.js) as a child process with its own
+ * Runs the real, built agent (bin/virt-dr-agent.cjs) as a child process with its own
  * topic, host name, repository and state, so test files never see each other's traffic.
  * Its log goes to `<workDir>/agent.log` for post-mortems.
  */
