@@ -59,12 +59,19 @@ export async function settleBackup(checkpoint: BackupCheckpoint, deps: SettleDep
   }
 
   if (pointPublished) {
+    // A disk left out of this backup (exclude_disks) keeps its record: its agent overlay
+    // is still on the disk, and a later backup that includes the disk again must know the
+    // overlay as the agent's own, to merge it rather than stack another on top.
+    const previous = await chains.load(checkpoint.domain_uuid);
     await chains.save({
       domain_uuid: checkpoint.domain_uuid,
       last_backup_id: checkpoint.backup_id,
-      disks: Object.fromEntries(
-        checkpoint.disks.map((d) => [d.target, { overlay: d.overlay, base: d.commit?.base ?? d.frozen }]),
-      ),
+      disks: {
+        ...previous?.disks,
+        ...Object.fromEntries(
+          checkpoint.disks.map((d) => [d.target, { overlay: d.overlay, base: d.commit?.base ?? d.frozen }]),
+        ),
+      },
     });
   }
   await repo.discardPartial(checkpoint.domain_uuid, checkpoint.backup_id);

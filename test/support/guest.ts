@@ -188,6 +188,8 @@ export interface CreateTestGuestOptions {
   dataDiskMiB?: number;
   /** A host folder whose files the data disk's filesystem starts with. */
   dataDiskContent?: string;
+  /** Sizes of blank qcow2 disks attached as vdb, vdc, …; the guest leaves them unmounted. */
+  extraDisksMiB?: number[];
   /** Add the org.qemu.guest_agent.0 channel and start qemu-ga. Default true. */
   withAgent?: boolean;
   /** Where data.qcow2 and console.log live. Default TEST_IMAGES_DIR/guests/<name>. Wiped first. */
@@ -206,6 +208,8 @@ export interface TestGuest {
   workDir: string;
   /** qcow2 data disk attached as virtio vda (ext4, mounted at /data in the guest). */
   dataDisk: string;
+  /** Blank qcow2 disks attached as vdb, vdc, … (raw block devices in the guest). */
+  extraDisks: string[];
   /** Serial console output (root-readable). */
   consoleLog: string;
   withAgent: boolean;
@@ -236,6 +240,7 @@ export interface DomainXmlOptions {
   kernel: string;
   initrd: string;
   dataDisk: string;
+  extraDisks: string[];
   consoleLog: string;
   withAgent: boolean;
   memoryMiB: number;
@@ -268,7 +273,16 @@ export function buildDomainXml(o: DomainXmlOptions): string {
       <source file='${e(o.dataDisk)}'/>
       <target dev='vda' bus='virtio'/>
     </disk>
-    <controller type='usb' model='none'/>
+${o.extraDisks
+  .map(
+    (file, i) => `    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='${e(file)}'/>
+      <target dev='vd${String.fromCharCode(98 + i)}' bus='virtio'/>
+    </disk>
+`,
+  )
+  .join('')}    <controller type='usb' model='none'/>
 ${
   o.withAgent
     ? `    <channel type='unix'>
@@ -308,6 +322,13 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
   const dataDisk = path.join(workDir, 'data.qcow2');
   const consoleLog = path.join(workDir, 'console.log');
   await makeDataDisk(dataDisk, opts.dataDiskMiB ?? 64, opts.dataDiskContent);
+  const extraDisks: string[] = [];
+  for (const [i, sizeMiB] of (opts.extraDisksMiB ?? []).entries()) {
+    const file = path.join(workDir, `extra${i + 1}.qcow2`);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', file, `${sizeMiB}M`]);
+    await fs.chmod(file, 0o644);
+    extraDisks.push(file);
+  }
 
   const cmdline = ['console=ttyS0', 'quiet', ...(withAgent ? [] : ['vdr.noagent']), ...(opts.extraCmdline ?? [])].join(
     ' ',
@@ -317,6 +338,7 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
     kernel: assets.kernel,
     initrd: assets.initrd,
     dataDisk,
+    extraDisks,
     consoleLog,
     withAgent,
     memoryMiB: opts.memoryMiB ?? 256,
@@ -337,6 +359,7 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
     uuid,
     workDir,
     dataDisk,
+    extraDisks,
     consoleLog,
     withAgent,
     kernel: assets.kernel,

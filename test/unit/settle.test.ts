@@ -68,6 +68,26 @@ function setup() {
   return { repo, chains, checkpoint, base, older, newer };
 }
 
+/** A valid manifest for point NEW, so the repository counts it as published. */
+function publishedManifest() {
+  return {
+    manifest_version: 1,
+    backup_id: NEW,
+    domain: 'vm',
+    domain_uuid: UUID,
+    mode: 'incremental',
+    kind: 'manual',
+    tier: 'manual',
+    parent: PREV,
+    created_at: '2026-11-24T01:00:00.000Z',
+    quiesce: 'agent',
+    freeze_ms: 1,
+    bytes: 1,
+    disks: [{ target: 'vda', file: 'vda.qcow2', format: 'qcow2', virtual_size: 1, size: 1, sha256: 'x' }],
+    domain_xml: '<domain/>',
+  };
+}
+
 describe('settleBackup', () => {
   it('undoes the snapshot when the point was never published: the chain is what the last backup left', async () => {
     const { repo, chains, checkpoint, base, older, newer } = setup();
@@ -86,8 +106,7 @@ describe('settleBackup', () => {
   it('finishes a published point: merges the frozen overlay, deletes it and records the new chain', async () => {
     const { repo, chains, checkpoint, base, older, newer } = setup();
     mkdirSync(repo.pointDir(UUID, NEW), { recursive: true });
-    const manifest = { manifest_version: 1, backup_id: NEW, domain: 'vm', domain_uuid: UUID, mode: 'incremental', kind: 'manual', tier: 'manual', parent: PREV, created_at: '2026-11-24T01:00:00.000Z', quiesce: 'agent', freeze_ms: 1, bytes: 1, disks: [{ target: 'vda', file: 'vda.qcow2', format: 'qcow2', virtual_size: 1, size: 1, sha256: 'x' }], domain_xml: '<domain/>' };
-    writeFileSync(join(repo.pointDir(UUID, NEW), 'manifest.json'), JSON.stringify(manifest));
+    writeFileSync(join(repo.pointDir(UUID, NEW), 'manifest.json'), JSON.stringify(publishedManifest()));
     const { domain, calls, layers } = chainDomain([newer, older, base]);
     const { pointPublished } = await settleBackup(checkpoint, { domain, repo, chains, log, signal: AbortSignal.timeout(5000) });
     expect(pointPublished).toBe(true);
@@ -95,6 +114,17 @@ describe('settleBackup', () => {
     expect(layers).toEqual([newer, base]);
     expect(existsSync(older)).toBe(false);
     expect(await chains.load(UUID)).toEqual({ domain_uuid: UUID, last_backup_id: NEW, disks: { vda: { overlay: newer, base } } });
+  });
+
+  it("keeps the record of a disk this backup left out, so its overlay is still known as the agent's", async () => {
+    const { repo, chains, checkpoint, base, older, newer } = setup();
+    const vdb = { overlay: '/images/data.virtdr-20261123T000000000Z-cccccc.qcow2', base: '/images/data.qcow2' };
+    await chains.save({ domain_uuid: UUID, last_backup_id: PREV, disks: { vda: { overlay: older, base }, vdb } });
+    mkdirSync(repo.pointDir(UUID, NEW), { recursive: true });
+    writeFileSync(join(repo.pointDir(UUID, NEW), 'manifest.json'), JSON.stringify(publishedManifest()));
+    const { domain } = chainDomain([newer, older, base]);
+    await settleBackup(checkpoint, { domain, repo, chains, log, signal: AbortSignal.timeout(5000) });
+    expect((await chains.load(UUID))?.disks).toEqual({ vda: { overlay: newer, base }, vdb });
   });
 
   it('is idempotent: settling again after a finished settle changes nothing', async () => {
