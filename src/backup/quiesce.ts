@@ -43,7 +43,12 @@ export async function withConsistentPoint(
     await takeSnapshot();
     return { method: 'none', freezeMs: 0 };
   }
-  if (policy === 'agent' || policy === 'auto') {
+  // A paused guest runs no guest agent: asking it to freeze would only wait for the timeout.
+  const paused = policy !== 'suspend' && (await domain.runState()) === 'paused';
+  if (paused && policy === 'agent') {
+    throw new GuestAgentUnavailable(`domain ${domain.name} is paused; its guest agent cannot freeze`);
+  }
+  if ((policy === 'agent' || policy === 'auto') && !paused) {
     await beforeStop('agent');
     let frozenAt: number;
     try {

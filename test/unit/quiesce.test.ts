@@ -84,6 +84,16 @@ describe('withConsistentPoint', () => {
     expect(outcome).toEqual({ method: 'suspend', freezeMs: 0 });
   });
 
+  it('does not ask a paused guest to freeze: auto snapshots as it is, agent refuses', async () => {
+    const auto = fakeDomain({ agentAnswers: true, state: 'paused' });
+    const outcome = await withConsistentPoint(auto.domain, 'auto', settings, log, noop, async () => void auto.calls.push('snapshot'));
+    expect(auto.calls).toEqual(['snapshot']);
+    expect(outcome).toEqual({ method: 'suspend', freezeMs: 0 });
+    const agent = fakeDomain({ agentAnswers: true, state: 'paused' });
+    await expect(withConsistentPoint(agent.domain, 'agent', settings, log, noop, noop)).rejects.toThrow(GuestAgentUnavailable);
+    expect(agent.calls).toEqual([]);
+  });
+
   it('journals the stop before it happens', async () => {
     const { domain } = fakeDomain({ agentAnswers: false });
     const stops: string[] = [];
