@@ -22,6 +22,9 @@ export interface NotifierOptions {
   sendTimeoutMs?: number;
 }
 
+/** How long stop() waits for notifications under way. */
+const STOP_GRACE_MS = 5000;
+
 const PRIORITIES: ReadonlySet<string> = new Set(['INFO', 'WARN', 'ERROR', 'DEBUG']);
 
 export class Notifier {
@@ -30,6 +33,7 @@ export class Notifier {
   /** Declared (topic, priority) keys for the current channel. */
   private declared = new Map<string, Promise<void>>();
   private unregister: (() => void) | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
   private started = false;
   readonly publisherId: string;
 
@@ -47,6 +51,9 @@ export class Notifier {
 
   async stop(): Promise<void> {
     if (!this.started) return;
+    // Let notifications already under way go out first: the last words of jobs that a
+    // shutdown cancelled are exactly the ones an operator needs to see.
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
     this.started = false;
     this.unregister?.();
     this.unregister = null;
@@ -97,7 +104,15 @@ export class Notifier {
    * `context` is the request's context (keys with or without `_context_`); keys naming a
    * token, password or secret are dropped.
    */
-  async notify(eventType: string, priority: Priority, payload: object, context: Record<string, unknown>): Promise<void> {
+  notify(eventType: string, priority: Priority, payload: object, context: Record<string, unknown>): Promise<void> {
+    const sending = this.send(eventType, priority, payload, context);
+    this.inFlight.add(sending);
+    const forget = () => this.inFlight.delete(sending);
+    sending.then(forget, forget);
+    return sending;
+  }
+
+  private async send(eventType: string, priority: Priority, payload: object, context: Record<string, unknown>): Promise<void> {
     if (!PRIORITIES.has(priority)) throw new TypeError(`invalid notification priority ${String(priority)}`);
     if (!this.started) throw new Error('notifier not started');
     const msg = notificationMessage({ publisherId: this.publisherId, eventType, priority, payload, context });

@@ -159,4 +159,36 @@ describe('agent SIGKILLed in the middle of a backup copy', () => {
     const { backups } = await client.call<{ backups: PointView[] }>('list_backups', { domain: GUEST });
     expect(backups.map((b) => b.backup_id)).toEqual([full.backup_id, incremental.backup_id]);
   });
+
+  it('on SIGTERM mid-copy, cancels the job, restores the chain itself and says so before it exits', async () => {
+    await agent.stop();
+    await agent.start({ VIRT_DR_BACKUP_BANDWIDTH_BYTES_PER_S: String(BANDWIDTH) });
+    const chainBeforeStop = await chainOf();
+    await guestWriteRandomFile(GUEST, '/data/ballast2.bin', 16 << 20);
+
+    const { job_id } = await client.call<{ job_id: string }>('backup', { domain: GUEST, wait: false });
+    await waitForEvent(
+      events,
+      (n) => n.event_type === 'virt_dr.backup.progress' && n.payload.job_id === job_id && Number(n.payload.bytes_done) > 0,
+      60_000,
+    );
+    await agent.kill('SIGTERM');
+    expect(agent.running).toBe(false);
+
+    // The agent reported the cancelled job and repaired the chain before it exited.
+    const error = await waitForEvent(events, (n) => n.event_type === 'virt_dr.backup.error' && n.payload.job_id === job_id, 10_000);
+    expect(error.payload.state).toBe('cancelled');
+    expect((error.payload.error as { class: string }).class).toBe('JobCancelled');
+    expect(await chainOf()).toEqual(chainBeforeStop);
+    const entries = await readdir(path.join(agent.repoPath, guest.uuid));
+    expect(entries.filter((e) => e.startsWith('.partial-'))).toEqual([]);
+    expect(await domainState(GUEST)).toBe('running');
+    expect(await agentCommand<string>(GUEST, 'guest-fsfreeze-status')).toBe('thawed');
+
+    // Nothing is left to recover, and the chain still allows an incremental.
+    await agent.start({ VIRT_DR_BACKUP_BANDWIDTH_BYTES_PER_S: '0' });
+    expect((await client.call<JobView>('get_job', { job_id })).state).toBe('cancelled');
+    const next = await backup();
+    expect(next.mode).toBe('incremental');
+  });
 });
