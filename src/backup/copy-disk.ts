@@ -58,8 +58,7 @@ async function flattenChain(plan: DiskPlan, destination: string, ctx: DiskCopyCo
     },
   });
   if (total > reported) ctx.onBytes(total - reported);
-  await fsyncFile(destination);
-  return hashFile(destination, ctx.signal);
+  return flushAndHash(destination, ctx.signal);
 }
 
 /** Copies one layer byte for byte, checks it reads back the same, relinks a delta. */
@@ -70,16 +69,29 @@ async function copyLayer(
   ctx: DiskCopyContext,
 ): Promise<string> {
   const copied = await copyFileHashed(plan.frozen, destination, ctx);
-  const reread = await hashFile(destination, ctx.signal);
-  if (reread !== copied) {
-    throw new VerificationFailed(`${plan.target}: the copy reads back as ${reread}, the source as ${copied}`);
+  const verify = (reread: string) => {
+    if (reread !== copied) {
+      throw new VerificationFailed(`${plan.target}: the copy reads back as ${reread}, the source as ${copied}`);
+    }
+  };
+  if (plan.copy !== 'delta') {
+    verify(await flushAndHash(destination, ctx.signal));
+    return copied;
   }
-  if (plan.copy !== 'delta') return copied;
   if (!parent) throw new VerificationFailed(`${plan.target}: an incremental needs its parent point`);
+  verify(await hashFile(destination, ctx.signal));
   // Relative, so the repository can move and any point opens with plain qemu-img.
   await relinkBacking(destination, `../${parent.backupId}/${parent.file}`, parent.format);
-  await fsyncFile(destination);
-  return hashFile(destination, ctx.signal);
+  return flushAndHash(destination, ctx.signal);
+}
+
+/**
+ * Makes a file durable and reads it back for its sha256, at the same time: the read-back
+ * sees the same bytes the flush writes, and the point's manifest waits for both.
+ */
+async function flushAndHash(path: string, signal: AbortSignal): Promise<string> {
+  const [, sha256] = await Promise.all([fsyncFile(path), hashFile(path, signal)]);
+  return sha256;
 }
 
 async function fsyncFile(path: string): Promise<void> {

@@ -16,7 +16,7 @@ const ZEROES = Buffer.alloc(CHUNK);
 /**
  * Copies a file and returns the sha256 of what it read. All-zero chunks are skipped, so
  * the copy stays as sparse as qcow2 and raw images usually are; the final length is set
- * by truncation. The destination is fsynced before the promise resolves.
+ * by truncation. Making the copy durable (fsync) is the caller's step.
  *
  * Reading the next chunk, writing the current one and hashing it all overlap, so the
  * copy is bounded by the slowest of the three rather than by their sum.
@@ -50,26 +50,30 @@ export async function copyFileHashed(source: string, destination: string, option
     }
     await pending;
     await output.truncate(position);
-    await output.sync();
     return hash.digest('hex');
   } finally {
     await Promise.allSettled([input.close(), output.close()]);
   }
 }
 
-/** The sha256 of a file, read back from disk. */
+/** The sha256 of a file, read back from disk; the next read overlaps hashing this one. */
 export async function hashFile(path: string, signal: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK);
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let slot = 0;
     let position = 0;
+    let pending = handle.read(buffers[0]!, 0, CHUNK, 0);
     for (;;) {
       signal.throwIfAborted();
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK, position);
+      const { bytesRead } = await pending;
       if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
+      const chunk = buffers[slot]!.subarray(0, bytesRead);
       position += bytesRead;
+      slot ^= 1;
+      pending = handle.read(buffers[slot]!, 0, CHUNK, position);
+      hash.update(chunk);
     }
     return hash.digest('hex');
   } finally {
