@@ -8,7 +8,7 @@
  * left on disk: not in the repository, not next to the guest's disk, not in the journal.
  */
 import { randomUUID } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { encodeEnvelope, newUniqueId } from '../../src/bus/envelope.js';
 import { RemoteError, RpcClient, type Notification } from '../../src/cli/rpc-client.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
 import { buildGuestAssets, createTestGuest, destroyTestGuest, domainState, ensureLibvirtd, type TestGuest } from '../support/guest.js';
-import { RABBIT_URL, cleanupTopology, ensureRabbit, rabbitmqctl } from '../support/rabbit.js';
+import { RABBIT_URL, cleanupTopology, ensureRabbit } from '../support/rabbit.js';
 
 const GUEST = 'vdr-badinput';
 const MISSING = 'vdr-badinput-no-such-domain';
@@ -25,10 +25,6 @@ const NOTIFY_TOPIC = 'virt_dr_test_badinput_notifications';
 const agent = new AgentProcess('badinput', '/var/lib/virt-dr-test/badinput', { VIRT_DR_BUS_NOTIFICATION_TOPICS: NOTIFY_TOPIC });
 const NOTIFY_QUEUES = ['debug', 'info', 'warn', 'error'].map((p) => `${NOTIFY_TOPIC}.${p}`);
 /** The agent's queues: T, T.S and every T_fanout_<uuid> an earlier start left behind. */
-async function agentQueues(): Promise<string[]> {
-  const listed = (await rabbitmqctl('list_queues', 'name', '--quiet')).split('\n').map((l) => l.trim());
-  return [agent.topic, `${agent.topic}.${agent.host}`, ...listed.filter((n) => n.startsWith(`${agent.topic}_fanout_`))];
-}
 const PUBLISHER = `virt-dr.${agent.host}`;
 const DISPATCHER_MODULE = 'oslo_messaging.rpc.dispatcher';
 const ERRORS_MODULE = 'virt_dr.errors';
@@ -137,7 +133,7 @@ describe('bad input against the real agent', () => {
     await Promise.all([ensureRabbit(), ensureLibvirtd()]);
     await buildGuestAssets();
     await agent.reset();
-    await cleanupTopology([...(await agentQueues()), ...NOTIFY_QUEUES], []);
+    await cleanupTopology(NOTIFY_QUEUES, []);
     guest = await createTestGuest({ name: GUEST, withAgent: false, dataDiskMiB: 32 });
     await agent.start();
     raw = await amqp.connect(RABBIT_URL);
@@ -154,10 +150,8 @@ describe('bad input against the real agent', () => {
     await raw?.close().catch(() => {});
     await agent.stop();
     await destroyTestGuest(GUEST);
-    await cleanupTopology([...(await agentQueues()), ...NOTIFY_QUEUES], [`${agent.topic}_fanout`]);
-    // Keep agent.log for post-mortems; drop the (empty) repository and the state.
-    await rm(agent.repoPath, { recursive: true, force: true });
-    await rm(agent.statePath, { recursive: true, force: true });
+    await agent.discard();
+    await cleanupTopology(NOTIFY_QUEUES, []);
   });
 
   it('runs the guest without a guest agent channel', async () => {

@@ -17,7 +17,6 @@ import {
   type Domain,
   isAgentUnavailable,
   isConnectionLost,
-  LibvirtError,
   VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT,
   VIR_ERR_AGENT_UNRESPONSIVE,
   VIR_ERR_ARGUMENT_UNSUPPORTED,
@@ -25,6 +24,7 @@ import {
   VIR_FROM_QEMU,
   waitForBlockJob,
 } from '../../native/index.js';
+import { rejection } from '../support/libvirt-rejection.js';
 
 const execFileP = promisify(execFile);
 const URI = 'qemu:///system';
@@ -72,16 +72,6 @@ async function restartLibvirtd(): Promise<void> {
   await waitFor('libvirtd to exit', async () => !(await succeeds('pgrep', ['-x', 'libvirtd'])));
   await execFileP('libvirtd', ['-d']);
   await waitFor('libvirtd to come back', libvirtdUp);
-}
-
-async function rejection(p: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LibvirtError);
-    return err as LibvirtError;
-  }
-  throw new Error('expected a rejection');
 }
 
 function tinyDomainXml(name: string, disk?: string): string {

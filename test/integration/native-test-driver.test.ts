@@ -20,6 +20,7 @@ import {
   VIR_ERR_OPERATION_INVALID,
   VIR_FROM_TEST,
 } from '../../native/index.js';
+import { rejection } from '../support/libvirt-rejection.js';
 
 const execFileP = promisify(execFile);
 const URI = 'test:///default';
@@ -31,16 +32,6 @@ function testDomainXml(name: string): string {
   <memory unit='MiB'>64</memory>
   <os><type arch='x86_64'>hvm</type></os>
 </domain>`;
-}
-
-async function rejection(p: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LibvirtError);
-    return err as LibvirtError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('native adapter on test:///default', () => {

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { isBackupId } from '../../src/util/ids.js';
 import { VERSION } from '../../src/version.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { buildGuestAssets, createTestGuest, destroyTestGuest, domainState, ensureLibvirtd, waitForAgent, type TestGuest } from '../support/guest.js';
-import { RABBIT_URL, SYSTEM_PYTHON, cleanupTopology, ensureRabbit, rabbitmqctl } from '../support/rabbit.js';
+import { RABBIT_URL, SYSTEM_PYTHON, cleanupTopology, ensureRabbit } from '../support/rabbit.js';
 
 const GUEST = 'vdr-pyclient';
 const agent = new AgentProcess('pyclient', '/var/lib/virt-dr-test/pyclient', {
@@ -27,10 +27,6 @@ const agent = new AgentProcess('pyclient', '/var/lib/virt-dr-test/pyclient', {
 const NOTIFY_TOPIC = 'virt_dr_test_pyclient_notifications';
 const NOTIFY_QUEUES = ['audit', 'critical', 'debug', 'error', 'info', 'sample', 'warn'].map((p) => `${NOTIFY_TOPIC}.${p}`);
 /** The agent's queues: T, T.S and every T_fanout_<uuid> an earlier start left behind. */
-async function agentQueues(): Promise<string[]> {
-  const listed = (await rabbitmqctl('list_queues', 'name', '--quiet')).split('\n').map((l) => l.trim());
-  return [agent.topic, `${agent.topic}.${agent.host}`, ...listed.filter((n) => n.startsWith(`${agent.topic}_fanout_`))];
-}
 const PUBLISHER = `virt-dr.${agent.host}`;
 const REQUEST_ID = `req-${process.pid}-${Date.now().toString(36)}-pyclient`;
 const CLIENT_PY = fileURLToPath(new URL('../support/oslo/agent_client.py', import.meta.url));
@@ -89,7 +85,7 @@ describe('the real oslo.messaging client and listener against the real agent', (
     await Promise.all([ensureRabbit(), ensureLibvirtd()]);
     await buildGuestAssets();
     await agent.reset();
-    await cleanupTopology([...(await agentQueues()), ...NOTIFY_QUEUES], []);
+    await cleanupTopology(NOTIFY_QUEUES, []);
     guest = await createTestGuest({ name: GUEST, dataDiskMiB: 64 });
     await waitForAgent(GUEST);
     await agent.start();
@@ -98,10 +94,8 @@ describe('the real oslo.messaging client and listener against the real agent', (
   afterAll(async () => {
     await agent.stop();
     await destroyTestGuest(GUEST);
-    await cleanupTopology([...(await agentQueues()), ...NOTIFY_QUEUES], [`${agent.topic}_fanout`]);
-    // Keep agent.log for post-mortems; drop the backup and the state.
-    await rm(agent.repoPath, { recursive: true, force: true });
-    await rm(agent.statePath, { recursive: true, force: true });
+    await agent.discard();
+    await cleanupTopology(NOTIFY_QUEUES, []);
   });
 
   it('pings, backs up and polls get_job; the listener sees backup.start and backup.end', async () => {

@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { projectRoot } from './project-root.js';
 import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
-import { RABBIT_URL, cleanupTopology } from './rabbit.js';
+import { RABBIT_URL, cleanupTopology, rabbitmqctl } from './rabbit.js';
 
 const ROOT = projectRoot(import.meta.url);
 export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.cjs');
@@ -40,7 +40,20 @@ export class AgentProcess {
   async reset(): Promise<void> {
     await rm(this.workDir, { recursive: true, force: true });
     await mkdir(this.workDir, { recursive: true });
-    await cleanupTopology([this.topic, `${this.topic}.${this.host}`], []);
+    await cleanupTopology(await this.queues(), []);
+  }
+
+  /** After a run: its queues and fanout exchange, its repository and state; the log stays. */
+  async discard(): Promise<void> {
+    await cleanupTopology(await this.queues(), [`${this.topic}_fanout`]);
+    await rm(this.repoPath, { recursive: true, force: true });
+    await rm(this.statePath, { recursive: true, force: true });
+  }
+
+  /** The agent's RPC queues: T, T.<host>, and every fanout queue a run of it declared. */
+  private async queues(): Promise<string[]> {
+    const listed = (await rabbitmqctl('list_queues', 'name', '--quiet')).split('\n').map((l) => l.trim());
+    return [this.topic, `${this.topic}.${this.host}`, ...listed.filter((n) => n.startsWith(`${this.topic}_fanout_`))];
   }
 
   async start(env: Record<string, string> = {}): Promise<void> {

@@ -31,9 +31,10 @@ export async function startGuestAndAgent(
   return { guest, client: await agent.client() };
 }
 
-/** Undoes startGuestAndAgent; safe after a start that failed half-way. */
+/** Undoes startGuestAndAgent (the agent's log stays); safe after a start that failed half-way. */
 export async function stopGuestAndAgent(agent: AgentProcess, guestName: string, client?: RpcClient): Promise<void> {
   await client?.close();
   await agent.stop();
   await destroyTestGuest(guestName);
+  await agent.discard();
 }
