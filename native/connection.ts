@@ -161,6 +161,11 @@ export class Connection {
         return await body(makeContext(await this.#ensureOpen()));
       }
     };
+    return this.#serialize(task);
+  }
+
+  /** Queues `task` behind every call already on this connection; a failure does not block the next. */
+  #serialize<T>(task: () => Promise<T>): Promise<T> {
     const result = this.#queue.then(task);
     this.#queue = result.then(
       () => undefined,
@@ -197,12 +202,7 @@ export class Connection {
       if (!alive) this.#stale = true;
       return alive;
     };
-    const result = this.#queue.then(task);
-    this.#queue = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+    return this.#serialize(task);
   }
 
   /** Close the connection (virConnectClose). Idempotent; later calls reject. */
@@ -214,12 +214,7 @@ export class Connection {
       this.#ptr = null;
       if (ptr !== null) await callOffLoop(libvirt.virConnectClose, [ptr]);
     };
-    const result = this.#queue.then(task);
-    this.#queue = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+    return this.#serialize(task);
   }
 
   /** libvirt library version of the daemon side, e.g. "9.0.0" (virConnectGetLibVersion). */

@@ -213,20 +213,21 @@ export class Domain {
    * After any failure the guest may still freeze late, so callers should always try
    * fsThaw afterwards.
    */
-  async fsFreeze(timeoutSeconds: number): Promise<number> {
-    checkSeconds(timeoutSeconds, 'fsFreeze');
-    return this.#with(async (ctx, dom) => {
-      await this.#setAgentTimeoutIfSupported(ctx, dom, timeoutSeconds);
-      return ctx.int('virDomainFSFreeze', dom, NULL, 0, 0);
-    }, false);
+  fsFreeze(timeoutSeconds: number): Promise<number> {
+    return this.#filesystemCall('virDomainFSFreeze', timeoutSeconds);
   }
 
   /** Thaw guest filesystems (virDomainFSThaw); returns how many were thawed. See fsFreeze. */
-  async fsThaw(timeoutSeconds: number): Promise<number> {
-    checkSeconds(timeoutSeconds, 'fsThaw');
+  fsThaw(timeoutSeconds: number): Promise<number> {
+    return this.#filesystemCall('virDomainFSThaw', timeoutSeconds);
+  }
+
+  /** A guest-agent filesystem call on all mountpoints, bounded by the agent response timeout. */
+  async #filesystemCall(name: 'virDomainFSFreeze' | 'virDomainFSThaw', timeoutSeconds: number): Promise<number> {
+    checkSeconds(timeoutSeconds, name);
     return this.#with(async (ctx, dom) => {
       await this.#setAgentTimeoutIfSupported(ctx, dom, timeoutSeconds);
-      return ctx.int('virDomainFSThaw', dom, NULL, 0, 0);
+      return ctx.int(name, dom, NULL, 0, 0);
     }, false);
   }
 

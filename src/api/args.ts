@@ -20,27 +20,15 @@ export class ArgReader {
     return value;
   }
 
-  optionalString(name: string): string | null {
-    const value = this.take(name);
-    if (value === undefined || value === null) return null;
-    if (typeof value !== 'string' || value.length === 0) throw this.error(name, 'must be a non-empty string');
-    return value;
-  }
-
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const value = this.take(name);
-    if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-      throw this.error(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
-    }
-    return value as T;
+    return this.optionalOneOf(name, allowed) ?? fallback;
   }
 
   optionalOneOf<T extends string>(name: string, allowed: readonly T[]): T | null {
     const value = this.take(name);
     if (value === undefined || value === null) return null;
     if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-      throw this.error(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} or null`);
+      throw this.error(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
     }
     return value as T;
   }

@@ -9,7 +9,9 @@ import type { DiskPlan } from './plan.js';
 export interface DiskCopyContext {
   signal: AbortSignal;
   bandwidth: number;
-  /** Bytes newly done, in the units planned by `bytesToCopy`. */
+  /** This disk's `bytesToCopy`, already counted into the job's total. */
+  plannedBytes: number;
+  /** Bytes newly done, in the units of `plannedBytes`. */
   onBytes: (bytes: number) => void;
 }
 
@@ -47,7 +49,7 @@ export async function saveDisk(
 
 /** qemu-img reads the whole chain into one file; the file's hash is taken from disk. */
 async function flattenChain(plan: DiskPlan, destination: string, ctx: DiskCopyContext): Promise<string> {
-  const total = await bytesToCopy(plan);
+  const total = ctx.plannedBytes;
   let reported = 0;
   await convertToQcow2(plan.frozen, destination, {
     signal: ctx.signal,

@@ -145,14 +145,19 @@ async function copyDisks(
   const totals = await Promise.all(plan.disks.map(bytesToCopy));
   ctx.progress.setTotal(totals.reduce((a, b) => a + b, 0));
   const saved: PointDisk[] = [];
-  for (const disk of plan.disks) {
+  for (const [i, disk] of plan.disks.entries()) {
     const parentDisk = parentPoint?.disks.find((d) => d.target === disk.target) ?? null;
     const parent =
       plan.parent && parentDisk
         ? { backupId: plan.parent, file: parentDisk.file, format: parentDisk.format }
         : null;
     const started = performance.now();
-    const pointDisk = await saveDisk(disk, staging, parent, { signal: ctx.signal, bandwidth, onBytes: (n) => ctx.progress.add(n) });
+    const pointDisk = await saveDisk(disk, staging, parent, {
+      signal: ctx.signal,
+      bandwidth,
+      plannedBytes: totals[i]!,
+      onBytes: (n) => ctx.progress.add(n),
+    });
     const ms = Math.round(performance.now() - started);
     ctx.log.info({ disk: disk.target, copy: disk.copy, bytes: pointDisk.size, ms }, 'disk saved and verified');
     saved.push(pointDisk);

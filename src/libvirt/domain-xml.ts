@@ -50,12 +50,6 @@ export function parseDomainDisks(xml: string): DomainDisk[] {
   });
 }
 
-/** The domain's UUID and name, also from the XML. */
-export function parseDomainIdentity(xml: string): { name: string; uuid: string } {
-  const domain = child(parser.parse(xml) as Node, 'domain');
-  return { name: String(domain?.name ?? ''), uuid: String(domain?.uuid ?? '') };
-}
-
 /** True when the domain has a virtio channel for the QEMU guest agent. */
 export function hasGuestAgentChannel(xml: string): boolean {
   const devices = child(child(parser.parse(xml) as Node, 'domain'), 'devices');

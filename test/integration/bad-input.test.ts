@@ -14,9 +14,10 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope, newUniqueId } from '../../src/bus/envelope.js';
 import { RemoteError, RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
-import { buildGuestAssets, createTestGuest, destroyTestGuest, domainState, ensureLibvirtd, type TestGuest } from '../support/guest.js';
-import { RABBIT_URL, cleanupTopology, ensureRabbit } from '../support/rabbit.js';
+import { domainState, type TestGuest } from '../support/guest.js';
+import { RABBIT_URL, cleanupTopology } from '../support/rabbit.js';
 
 const GUEST = 'vdr-badinput';
 const MISSING = 'vdr-badinput-no-such-domain';
@@ -130,14 +131,9 @@ async function castReport(method: string, args: Record<string, unknown>, eventTy
 
 describe('bad input against the real agent', () => {
   beforeAll(async () => {
-    await Promise.all([ensureRabbit(), ensureLibvirtd()]);
-    await buildGuestAssets();
-    await agent.reset();
     await cleanupTopology(NOTIFY_QUEUES, []);
-    guest = await createTestGuest({ name: GUEST, withAgent: false, dataDiskMiB: 32 });
-    await agent.start();
+    ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, withAgent: false, dataDiskMiB: 32 }));
     raw = await amqp.connect(RABBIT_URL);
-    client = await agent.client();
     watcher = await RpcClient.connect({ url: RABBIT_URL, exchange: agent.exchange, topic: agent.topic, notificationTopic: NOTIFY_TOPIC });
     const seen: Notification[] = [];
     await watcher.watchNotifications((n) => seen.push(n));
@@ -145,12 +141,9 @@ describe('bad input against the real agent', () => {
   });
 
   afterAll(async () => {
-    await client?.close();
     await watcher?.close();
     await raw?.close().catch(() => {});
-    await agent.stop();
-    await destroyTestGuest(GUEST);
-    await agent.discard();
+    await stopGuestAndAgent(agent, GUEST, client);
     await cleanupTopology(NOTIFY_QUEUES, []);
   });
 

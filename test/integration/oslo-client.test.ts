@@ -14,9 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBackupId } from '../../src/util/ids.js';
 import { VERSION } from '../../src/version.js';
+import type { RpcClient } from '../../src/cli/rpc-client.js';
+import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { buildGuestAssets, createTestGuest, destroyTestGuest, domainState, ensureLibvirtd, waitForAgent, type TestGuest } from '../support/guest.js';
-import { RABBIT_URL, SYSTEM_PYTHON, cleanupTopology, ensureRabbit } from '../support/rabbit.js';
+import { domainState, type TestGuest } from '../support/guest.js';
+import { RABBIT_URL, SYSTEM_PYTHON, cleanupTopology } from '../support/rabbit.js';
 
 const GUEST = 'vdr-pyclient';
 const agent = new AgentProcess('pyclient', '/var/lib/virt-dr-test/pyclient', {
@@ -34,6 +36,7 @@ const LISTENER_PY = fileURLToPath(new URL('../support/oslo/listener.py', import.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let guest: TestGuest;
+let client: RpcClient;
 
 interface PyProcess {
   lines: any[];
@@ -82,19 +85,12 @@ async function waitFor(pred: () => boolean, timeoutMs: number, what: () => strin
 
 describe('the real oslo.messaging client and listener against the real agent', () => {
   beforeAll(async () => {
-    await Promise.all([ensureRabbit(), ensureLibvirtd()]);
-    await buildGuestAssets();
-    await agent.reset();
     await cleanupTopology(NOTIFY_QUEUES, []);
-    guest = await createTestGuest({ name: GUEST, dataDiskMiB: 64 });
-    await waitForAgent(GUEST);
-    await agent.start();
+    ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, dataDiskMiB: 64 }));
   });
 
   afterAll(async () => {
-    await agent.stop();
-    await destroyTestGuest(GUEST);
-    await agent.discard();
+    await stopGuestAndAgent(agent, GUEST, client);
     await cleanupTopology(NOTIFY_QUEUES, []);
   });
 

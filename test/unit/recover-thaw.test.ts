@@ -4,34 +4,12 @@ import { backupOperation } from '../../src/backup/backup-operation.js';
 import type { ChainRecordStore } from '../../src/backup/chain-record.js';
 import { freezeMayLinger, type BackupCheckpoint } from '../../src/backup/checkpoint.js';
 import type { JobRecord } from '../../src/jobs/job.js';
-import type { Hypervisor, HypervisorDomain, RunState } from '../../src/libvirt/hypervisor.js';
+import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import type { FileRepository } from '../../src/repo/file-repository.js';
+import { recordingDomain } from '../support/recording-domain.js';
 
 const UUID = '0b5c3f5e-0000-4000-8000-000000000002';
 const log = pino({ level: 'silent' });
-
-function fakeDomain(state: RunState) {
-  const calls: string[] = [];
-  const domain = {
-    name: 'vm',
-    uuid: UUID,
-    async xml() {
-      return `<domain><name>vm</name><uuid>${UUID}</uuid><devices></devices></domain>`;
-    },
-    async runState() {
-      return state;
-    },
-    async thawFilesystems() {
-      calls.push('thaw');
-      return 0;
-    },
-    async resume() {
-      calls.push('resume');
-      state = 'running';
-    },
-  } as unknown as HypervisorDomain;
-  return { domain, calls };
-}
 
 const repo = { hasPoint: async () => false, discardPartial: async () => undefined } as unknown as FileRepository;
 const chains = { save: async () => undefined } as unknown as ChainRecordStore;
@@ -50,7 +28,7 @@ function checkpoint(overrides: Partial<BackupCheckpoint>): BackupCheckpoint {
 
 describe('backup recovery after a crash', () => {
   function recoverWith(cp: BackupCheckpoint) {
-    const { domain, calls } = fakeDomain('running');
+    const { domain, calls } = recordingDomain({ uuid: UUID });
     const watched: string[] = [];
     const hypervisor = {
       openSession: async () => ({ lookup: async () => domain, close: async () => undefined }),
