@@ -3,15 +3,20 @@
 # (apt), then starts virtlogd, libvirtd and RabbitMQ if they are not answering.
 # Idempotent; safe to run on every test run. Works with or without systemd.
 #   --with-test-tools   also the test guest's parts and the real oslo.messaging client
+#   --with-bench-tools  also gnuplot, which draws the benchmarks' plot
 set -euo pipefail
 
 log() { printf 'prepare-host: %s\n' "$*" >&2; }
 [[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
 
 packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates)
-if [[ ${1:-} == --with-test-tools ]]; then
-  packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod)
-fi
+for flag in "$@"; do
+  case $flag in
+    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod) ;;
+    --with-bench-tools) packages+=(gnuplot-nox) ;;
+    *) log "unknown option: $flag"; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

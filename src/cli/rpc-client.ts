@@ -53,7 +53,8 @@ export class RpcClient {
   ) {}
 
   static async connect(options: ClientOptions): Promise<RpcClient> {
-    const model = await amqp.connect(options.url);
+    // Small request frames must leave at once, not wait for a delayed ACK (see the agent's connection).
+    const model = await amqp.connect(options.url, { noDelay: true });
     const channel = await model.createChannel();
     const client = new RpcClient(model, channel, options);
     // A dropped connection fails the pending calls instead of crashing the process.

@@ -1,0 +1,40 @@
+/**
+ * How much each suite does. The full plan is what the issue asks for; the quick plan runs
+ * every code path of the harness at toy sizes (CI's smoke test, under 2 minutes).
+ */
+export interface BenchPlan {
+  mode: 'full' | 'quick';
+  /** Backups (and hand-timed virsh cycles) whose freeze windows are sampled. */
+  freezeSamples: number;
+  /** Data disk sizes of the full-backup suite; each starts 50 % random. */
+  fullDiskMiB: number[];
+  /** Data disk of the incremental suite (an empty ext4 the guest then writes to). */
+  incrementalDiskMiB: number;
+  /** How much of that disk the guest writes between two backups, in percent. */
+  incrementalPercents: number[];
+  pingCalls: number;
+  casts: number;
+  castDomains: number;
+}
+
+export const FULL_PLAN: BenchPlan = {
+  mode: 'full',
+  freezeSamples: 20,
+  fullDiskMiB: [1024, 4096],
+  incrementalDiskMiB: 1024,
+  incrementalPercents: [1, 10, 50],
+  pingCalls: 1000,
+  casts: 100,
+  castDomains: 20,
+};
+
+export const QUICK_PLAN: BenchPlan = {
+  mode: 'quick',
+  freezeSamples: 3,
+  fullDiskMiB: [64],
+  incrementalDiskMiB: 64,
+  incrementalPercents: [1, 10, 50],
+  pingCalls: 50,
+  casts: 10,
+  castDomains: 2,
+};

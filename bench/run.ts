@@ -1,0 +1,116 @@
+/**
+ * The benchmark harness: `npm run bench` (the full plan) or `npm run bench -- --quick`
+ * (every path at toy sizes, under 2 minutes; CI runs it). It sets up its own guests, agent
+ * and disks under /var/lib/libvirt/images/virt-dr-bench, measures each figure next to its
+ * baseline in the same run, and writes bench/results/latest.md and latest.png (quick.md
+ * and quick.png for --quick, so a smoke run never replaces the last full figures).
+ * VDR_BENCH_KEEP=1 keeps the work folder and the agent's log for a post-mortem.
+ */
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { VERSION } from '../src/version.js';
+import { AgentProcess } from '../test/support/agent-process.js';
+import { buildGuestAssets, createTestGuest, destroyTestGuest, ensureLibvirtd, virsh, waitForAgent } from '../test/support/guest.js';
+import { projectRoot } from '../test/support/project-root.js';
+import { ensureRabbit } from '../test/support/rabbit.js';
+import { BENCH_DOMAIN_PREFIX, type BenchContext } from './context.js';
+import { collectMachineFacts } from './machine.js';
+import type { BenchReport, SuiteResult } from './model.js';
+import { FULL_PLAN, QUICK_PLAN, type BenchPlan } from './plan.js';
+import { renderMarkdown } from './report/markdown.js';
+import { renderPlot } from './report/plot.js';
+import { runBusCost } from './suites/bus-cost.js';
+import { runFreezeWindow } from './suites/freeze-window.js';
+import { runFullBackup } from './suites/full-backup.js';
+import { runIncremental } from './suites/incremental.js';
+
+const WORK_DIR = '/var/lib/libvirt/images/virt-dr-bench';
+const RESULTS_DIR = path.join(projectRoot(import.meta.url), 'bench', 'results');
+
+function parsePlan(argv: string[]): BenchPlan {
+  const unknown = argv.filter((a) => a !== '--quick');
+  if (unknown.length) throw new Error(`unknown argument ${unknown.join(' ')}; usage: npm run bench [-- --quick]`);
+  return argv.includes('--quick') ? QUICK_PLAN : FULL_PLAN;
+}
+
+async function main(): Promise<void> {
+  const plan = parsePlan(process.argv.slice(2));
+  const started = performance.now();
+  const progress = (message: string) => console.log(`bench [${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
+
+  await Promise.all([ensureRabbit(), ensureLibvirtd()]);
+  await removeLeftoverDomains();
+  await rm(WORK_DIR, { recursive: true, force: true });
+  // libvirt's qemu user must reach the overlays virsh and the agent create here.
+  await mkdir(WORK_DIR, { recursive: true, mode: 0o755 });
+  const assets = await buildGuestAssets();
+
+  // Production's log level: debug lines would add to the CPU time measured per GiB.
+  const agent = new AgentProcess('bench', path.join(WORK_DIR, 'agent'), { VIRT_DR_LOG_LEVEL: 'info' });
+  const incrementalGuestName = `${BENCH_DOMAIN_PREFIX}incremental`;
+  const incrementalGuestDir = path.join(WORK_DIR, 'guests', incrementalGuestName);
+  const results: SuiteResult[] = [];
+  try {
+    await agent.reset();
+    await agent.start();
+    const agentPid = agent.child?.pid;
+    if (agentPid === undefined) throw new Error('the agent has no pid');
+    const client = await agent.client();
+    const ctx: BenchContext = { plan, workDir: WORK_DIR, assets, agent, agentPid, client, progress };
+    try {
+      progress(`booting a guest with a ${plan.incrementalDiskMiB} MiB data disk`);
+      const guest = await createTestGuest({
+        name: incrementalGuestName,
+        dataDiskMiB: plan.incrementalDiskMiB,
+        workDir: incrementalGuestDir,
+        assets,
+      });
+      await waitForAgent(guest.name);
+      results.push(await runFreezeWindow(ctx, guest));
+      results.push(await runIncremental(ctx, guest));
+      await destroyTestGuest(guest.name, { workDir: incrementalGuestDir });
+      results.push(await runBusCost(ctx));
+      results.push(await runFullBackup(ctx));
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await agent.stop();
+    await destroyTestGuest(incrementalGuestName, { workDir: incrementalGuestDir }).catch(() => undefined);
+    if (process.env.VDR_BENCH_KEEP) {
+      progress(`kept ${WORK_DIR} (VDR_BENCH_KEEP)`);
+    } else {
+      await agent.discard();
+      await rm(WORK_DIR, { recursive: true, force: true });
+    }
+  }
+
+  const report: BenchReport = {
+    mode: plan.mode,
+    machine: await collectMachineFacts('/var/lib/libvirt/images', { 'virt-dr-agent': VERSION }),
+    seconds: (performance.now() - started) / 1000,
+    figures: results.flatMap((r) => r.figures),
+    throughput: results.flatMap((r) => r.throughput ?? []),
+    freeze: results.flatMap((r) => r.freeze ?? []),
+  };
+  const stem = plan.mode === 'full' ? 'latest' : 'quick';
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const markdown = path.join(RESULTS_DIR, `${stem}.md`);
+  await writeFile(`${markdown}.tmp`, renderMarkdown(report));
+  await rename(`${markdown}.tmp`, markdown);
+  await renderPlot(report, path.join(RESULTS_DIR, `${stem}.png`));
+  progress(`wrote ${markdown} and ${stem}.png`);
+}
+
+/** A run killed half-way leaves its domains defined; they would hold their disks' locks. */
+async function removeLeftoverDomains(): Promise<void> {
+  const names = (await virsh(['list', '--all', '--name'])).split('\n').map((n) => n.trim());
+  for (const name of names.filter((n) => n.startsWith(BENCH_DOMAIN_PREFIX))) {
+    await destroyTestGuest(name, { workDir: path.join(WORK_DIR, 'guests', name) });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,98 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { TestGuest } from '../../test/support/guest.js';
+import { virsh } from '../../test/support/guest.js';
+import { backupPoint } from '../../test/support/backup-api.js';
+import type { BenchContext } from '../context.js';
+import { LibvirtdAgentLog } from '../libvirtd-agent-log.js';
+import type { Figure, SuiteResult } from '../model.js';
+import { timeAsync } from '../measure.js';
+import { max, median, percentile } from '../stats.js';
+
+const SECTION = '1. Freeze window';
+const VIRSH_TOOL = 'virsh snapshot-create-as --quiesce, blockcommit --pivot';
+const AGENT_TOOL = 'virt-dr backup';
+
+/**
+ * The guest's stall per backup, the agent's against the same two steps run by hand with
+ * virsh. virsh goes first, on the disk's single layer: its commit (without --shallow) would
+ * otherwise flatten the agent's base and overlay too.
+ */
+export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Promise<SuiteResult> {
+  const count = ctx.plan.freezeSamples;
+  const log = await LibvirtdAgentLog.start(path.join(ctx.workDir, 'libvirtd-agent.log'));
+  try {
+    ctx.progress(`freeze window: ${count} hand-timed virsh snapshot and blockcommit cycles`);
+    const virshSeconds: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const overlay = path.join(ctx.workDir, `virsh-overlay-${i}.qcow2`);
+      virshSeconds.push((await timeAsync(() => virshSnapshotCycle(guest, overlay))).seconds);
+    }
+    const virshWindows = await log.windows();
+
+    ctx.progress(`freeze window: ${count} agent backups (a full, then incrementals)`);
+    const selfReported: number[] = [];
+    const agentSeconds: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const { seconds, value: point } = await timeAsync(() => backupPoint(ctx.client, guest.name));
+      selfReported.push(point.freeze_ms);
+      // The first is the full: its time is the copy's, which section 2 measures.
+      if (i > 0) agentSeconds.push(seconds);
+    }
+    const agentWindows = (await log.windows()).slice(virshWindows.length);
+
+    for (const [tool, windows] of [
+      [VIRSH_TOOL, virshWindows],
+      [AGENT_TOOL, agentWindows],
+    ] as const) {
+      // Fewer windows than runs means a run fell back to pausing the guest: not comparable.
+      if (windows.length !== count) throw new Error(`${tool}: ${windows.length} freeze windows logged for ${count} runs`);
+    }
+    return {
+      figures: [
+        ...statsFigures(count, agentWindows, virshWindows, median(selfReported)),
+        {
+          section: SECTION,
+          name: `whole cycle on a quiet guest, median of ${agentSeconds.length}`,
+          value: median(agentSeconds),
+          unit: 's',
+          baseline: { name: 'the two virsh commands above, wall time', value: median(virshSeconds) },
+          better: 'lower',
+          note: 'the agent\'s incremental also copies, verifies and publishes the few MiB written since the last one',
+        },
+      ],
+      freeze: [
+        { tool: AGENT_TOOL, ms: agentWindows },
+        { tool: VIRSH_TOOL, ms: virshWindows },
+      ],
+    };
+  } finally {
+    await log.stop();
+  }
+}
+
+/** The baseline, as an operator would type it: one quiesced external snapshot, then commit it back. */
+async function virshSnapshotCycle(guest: TestGuest, overlay: string): Promise<void> {
+  await rm(overlay, { force: true });
+  await virsh(['snapshot-create-as', guest.name, '--disk-only', '--quiesce', '--atomic', '--no-metadata', '--diskspec', `vda,file=${overlay}`]);
+  await virsh(['blockcommit', guest.name, 'vda', '--active', '--pivot', '--wait'], { timeoutMs: 300_000 });
+  await rm(overlay, { force: true });
+}
+
+function statsFigures(count: number, agent: number[], virsh: number[], agentSelfReportedMedian: number): Figure[] {
+  const baselineName = `\`virsh snapshot-create-as --disk-only --quiesce --atomic --no-metadata\`, then \`virsh blockcommit --active --pivot\``;
+  const stat = (name: string, of: (ms: number[]) => number, note?: string): Figure => ({
+    section: SECTION,
+    name: `${name} over ${count} backups`,
+    value: of(agent),
+    unit: 'ms',
+    baseline: { name: baselineName, value: of(virsh) },
+    better: 'lower',
+    ...(note ? { note } : {}),
+  });
+  return [
+    stat('median', median, `guest agent's fsfreeze reply to its fsthaw reply, in libvirtd's log; the agent itself reported a median of ${agentSelfReportedMedian} ms`),
+    stat('p95', (ms) => percentile(ms, 95)),
+    stat('maximum', max),
+  ];
+}

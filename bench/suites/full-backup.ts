@@ -1,0 +1,144 @@
+import { randomFillSync } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { backupPoint, diskChain, type PointView } from '../../test/support/backup-api.js';
+import { createTestGuest, destroyTestGuest, waitForAgent } from '../../test/support/guest.js';
+import { BENCH_DOMAIN_PREFIX, type BenchContext } from '../context.js';
+import { durableConvert, durableCopy } from '../copy-baselines.js';
+import { processUsage, timeAsync, type CommandCost } from '../measure.js';
+import type { Figure, SuiteResult, ThroughputSample } from '../model.js';
+import { GiB, MiB } from '../stats.js';
+
+const THROUGHPUT = '2. Full-backup throughput';
+const COST = '4. Agent cost';
+const CP = '`cp --sparse=always`, then `sync -f`';
+const CONVERT = '`qemu-img convert -O qcow2` of the same chain, then `sync -f`';
+
+/** One full backup by the agent, with what it cost the agent's process. */
+interface AgentRun {
+  point: PointView;
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/**
+ * For each disk size: a guest whose ext4 data disk is half random data. Two fulls each:
+ * the first copies the disk's only file as it is (against cp and qemu-img convert of that
+ * file); the second, forced, flattens the base and the agent's overlay (against qemu-img
+ * convert of that chain). Baselines run first, on the same files, in the same page cache
+ * state. Runs last, so the agent's peak RSS covers the whole bench.
+ */
+export async function runFullBackup(ctx: BenchContext): Promise<SuiteResult> {
+  const figures: Figure[] = [];
+  const throughput: ThroughputSample[] = [];
+  let baselinePeakRssKiB = 0;
+  for (const sizeMiB of ctx.plan.fullDiskMiB) {
+    const size = sizeLabel(sizeMiB);
+    const name = `${BENCH_DOMAIN_PREFIX}full-${sizeMiB}`;
+    const workDir = path.join(ctx.workDir, 'guests', name);
+    const content = path.join(ctx.workDir, `content-${sizeMiB}`);
+    ctx.progress(`full backup: a ${size} disk, half random`);
+    await writeRandomFile(path.join(content, 'random.bin'), (sizeMiB / 2) * MiB);
+    const guest = await createTestGuest({ name, dataDiskMiB: sizeMiB, dataDiskContent: content, workDir, assets: ctx.assets });
+    await rm(content, { recursive: true, force: true });
+    try {
+      await waitForAgent(name);
+      const scratch = path.join(ctx.workDir, 'baseline-copy.qcow2');
+
+      ctx.progress(`full backup of ${size}: the first, a copy of the disk's file`);
+      const cp = await durableCopy(guest.dataDisk, scratch);
+      const convert = await durableConvert(guest.dataDisk, scratch);
+      const first = await agentFull(ctx, name, 'auto');
+
+      ctx.progress(`full backup of ${size}: a forced full of base and overlay`);
+      const convertChain = await durableConvert((await diskChain(name))[0]!, scratch);
+      const flatten = await agentFull(ctx, name, 'full');
+
+      baselinePeakRssKiB = Math.max(baselinePeakRssKiB, convert.peakRssKiB, convertChain.peakRssKiB);
+      const firstWorkload = `${size} disk, first full`;
+      const chainWorkload = `${size} disk, full of base + overlay`;
+      figures.push(
+        throughputFigure(firstWorkload, first, CP, cp),
+        throughputFigure(firstWorkload, first, CONVERT.replace(' of the same chain', ' of the same file'), convert),
+        throughputFigure(chainWorkload, flatten, CONVERT, convertChain),
+        cpuFigure(firstWorkload, first, convert),
+        cpuFigure(chainWorkload, flatten, convertChain),
+      );
+      const mibps = (run: AgentRun, seconds: number) => run.point.bytes / MiB / seconds;
+      throughput.push(
+        { workload: firstWorkload, tool: 'virt-dr', mibPerSecond: mibps(first, first.seconds) },
+        { workload: firstWorkload, tool: 'cp + sync', mibPerSecond: mibps(first, cp.seconds) },
+        { workload: firstWorkload, tool: 'qemu-img convert + sync', mibPerSecond: mibps(first, convert.seconds) },
+        { workload: chainWorkload, tool: 'virt-dr', mibPerSecond: mibps(flatten, flatten.seconds) },
+        { workload: chainWorkload, tool: 'qemu-img convert + sync', mibPerSecond: mibps(flatten, convertChain.seconds) },
+      );
+      // The points are only measured; their space is needed for the next size.
+      await rm(path.join(ctx.agent.repoPath, guest.uuid), { recursive: true, force: true });
+    } finally {
+      await destroyTestGuest(name, { workDir });
+    }
+  }
+  const { peakRssKiB } = await processUsage(ctx.agentPid);
+  figures.push({
+    section: COST,
+    name: 'peak RSS of the agent over the whole run',
+    value: peakRssKiB / 1024,
+    unit: 'MiB',
+    baseline: { name: 'peak RSS of `qemu-img convert` in this suite', value: baselinePeakRssKiB / 1024 },
+    better: 'lower',
+  });
+  return { figures, throughput };
+}
+
+async function agentFull(ctx: BenchContext, domain: string, mode: 'auto' | 'full'): Promise<AgentRun> {
+  const before = await processUsage(ctx.agentPid);
+  const { seconds, value: point } = await timeAsync(() => backupPoint(ctx.client, domain, { mode }));
+  const after = await processUsage(ctx.agentPid);
+  if (point.mode !== 'full') throw new Error(`expected a full backup of ${domain}, got ${point.mode}`);
+  return { point, seconds, cpuSeconds: after.cpuSeconds - before.cpuSeconds };
+}
+
+/** MiB/s of the bytes the agent stored, so the agent and its baseline share one numerator. */
+function throughputFigure(workload: string, run: AgentRun, baselineName: string, baseline: CommandCost): Figure {
+  const mib = run.point.bytes / MiB;
+  return {
+    section: THROUGHPUT,
+    name: `${workload} (${mib.toFixed(0)} MiB stored)`,
+    value: mib / run.seconds,
+    unit: 'MiB/s',
+    baseline: { name: baselineName, value: mib / baseline.seconds },
+    better: 'higher',
+    note: 'the agent\'s time is the whole request: freeze, snapshot, copy with sha256, fsync, read-back check, manifest, commit',
+  };
+}
+
+function cpuFigure(workload: string, run: AgentRun, baseline: CommandCost): Figure {
+  const gib = run.point.bytes / GiB;
+  return {
+    section: COST,
+    name: `CPU seconds per GiB stored, ${workload}`,
+    value: run.cpuSeconds / gib,
+    unit: 'CPU s/GiB',
+    baseline: { name: '`qemu-img convert` (user + system) of the same data', value: baseline.cpuSeconds / gib },
+    better: 'lower',
+  };
+}
+
+function sizeLabel(mib: number): string {
+  return mib % 1024 === 0 ? `${mib / 1024} GiB` : `${mib} MiB`;
+}
+
+/** Incompressible content for the guest's file system, written in 4 MiB chunks. */
+async function writeRandomFile(file: string, bytes: number): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const fd = openSync(file, 'w');
+  try {
+    const chunk = Buffer.alloc(4 * MiB);
+    for (let left = bytes; left > 0; left -= chunk.length) {
+      writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, left));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
