@@ -70,6 +70,8 @@ export interface BenchReport {
   figures: Figure[];
   throughput: ThroughputSample[];
   freeze: FreezeSamples[];
+  /** Sections the issue asks for that wait on a feature, with why. */
+  pending: string[];
 }
 
 /** value ÷ baseline, so 1.00 means "as good as the baseline" only together with `better`. */

@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     figures: results.flatMap((r) => r.figures),
     throughput: results.flatMap((r) => r.throughput ?? []),
     freeze: results.flatMap((r) => r.freeze ?? []),
+    pending: ['6. Restore: time to a running domain and copy throughput, once restore has landed'],
   };
   const stem = plan.mode === 'full' ? 'latest' : 'quick';
   await mkdir(RESULTS_DIR, { recursive: true });

@@ -16,7 +16,7 @@ export type {
   SnapshotFlags,
   UndefineOptions,
 } from './domain.js';
-export { abortableSleep, commitActiveWithPivot, commitIntermediate, waitForBlockJob } from './blockjob.js';
+export { abortableSleep, commitActiveWithPivot, commitIntermediate, FIRST_POLL_MS, waitForBlockJob } from './blockjob.js';
 export type { ActiveCommitOptions, CommitOptions, WaitForBlockJobOptions } from './blockjob.js';
 export {
   BlockJobError,

@@ -35,6 +35,7 @@ export function renderMarkdown(report: BenchReport): string {
       lines.push(`- ${f.section}, ${f.name}: ${f.note}`);
     }
   }
+  if (report.pending.length) lines.push('', 'Not measured yet:', '', ...report.pending.map((p) => `- ${p}`));
   return `${lines.join('\n')}\n`;
 }
 

@@ -73,9 +73,10 @@ export function plotScript(report: BenchReport, pngPath: string, throughputFile:
     `set style histogram clustered gap 1`,
     `set style fill solid 0.85 border -1`,
     `set ylabel 'MiB/s'`,
-    `set yrange [0:*]`,
+    // Head room above the tallest bar for the key inside the panel.
+    `set yrange [0:${Math.max(1, ...report.throughput.map((t) => t.mibPerSecond)) * 1.3}]`,
     `set xtics rotate by -15 scale 0`,
-    `set key above`,
+    `set key inside top right vertical`,
     `set grid ytics`,
   ];
   if (report.throughput.length === 0 || toolCount === 0) {
@@ -95,7 +96,7 @@ export function plotScript(report: BenchReport, pngPath: string, throughputFile:
     `set yrange [0:1.05]`,
     `set xrange [0:*]`,
     `set xtics norotate scale 1`,
-    `set key bottom right`,
+    `set key inside bottom right`,
   );
   if (freezeFiles.length === 0) {
     lines.push(`set label 1 'no samples' at graph 0.5,0.5 center`, `plot 2 notitle`);

@@ -10,36 +10,40 @@ import { timeAsync } from '../measure.js';
 import { max, median, percentile } from '../stats.js';
 
 const SECTION = '1. Freeze window';
-const VIRSH_TOOL = 'virsh snapshot-create-as --quiesce, blockcommit --pivot';
+const VIRSH_TOOL = 'virsh snapshot-create-as --quiesce, blockcommit --shallow --pivot';
 const AGENT_TOOL = 'virt-dr backup';
 
 /**
  * The guest's stall per backup, the agent's against the same two steps run by hand with
- * virsh. virsh goes first, on the disk's single layer: its commit (without --shallow) would
- * otherwise flatten the agent's base and overlay too.
+ * virsh. The two alternate, so both see the same machine: a shared host drifts over a run.
+ * The agent's full goes first; each virsh commit is --shallow, into the agent's overlay,
+ * which leaves the agent's chain as it found it (a deeper commit would flatten it).
  */
 export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Promise<SuiteResult> {
   const count = ctx.plan.freezeSamples;
   const log = await LibvirtdAgentLog.start(path.join(ctx.workDir, 'libvirtd-agent.log'));
   try {
-    ctx.progress(`freeze window: ${count} hand-timed virsh snapshot and blockcommit cycles`);
-    const virshSeconds: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const overlay = path.join(ctx.workDir, `virsh-overlay-${i}.qcow2`);
-      virshSeconds.push((await timeAsync(() => virshSnapshotCycle(guest, overlay))).seconds);
-    }
-    const virshWindows = await log.windows();
-
-    ctx.progress(`freeze window: ${count} agent backups (a full, then incrementals)`);
-    const selfReported: number[] = [];
+    ctx.progress(`freeze window: ${count} agent backups and ${count} hand-timed virsh cycles, alternating`);
+    const agentWindows: number[] = [];
+    const virshWindows: number[] = [];
     const agentSeconds: number[] = [];
+    const virshSeconds: number[] = [];
+    const selfReported: number[] = [];
+    /** Runs one step and files the freeze windows libvirtd logged meanwhile under it. */
+    const sampled = async <T>(windows: number[], step: () => Promise<T>) => {
+      const before = (await log.windows()).length;
+      const timed = await timeAsync(step);
+      windows.push(...(await log.windows()).slice(before));
+      return timed;
+    };
     for (let i = 0; i < count; i++) {
-      const { seconds, value: point } = await timeAsync(() => backupPoint(ctx.client, guest.name));
+      const { seconds, value: point } = await sampled(agentWindows, () => backupPoint(ctx.client, guest.name));
       selfReported.push(point.freeze_ms);
       // The first is the full: its time is the copy's, which section 2 measures.
       if (i > 0) agentSeconds.push(seconds);
+      const overlay = path.join(ctx.workDir, `virsh-overlay-${i}.qcow2`);
+      virshSeconds.push((await sampled(virshWindows, () => virshSnapshotCycle(guest, overlay))).seconds);
     }
-    const agentWindows = (await log.windows()).slice(virshWindows.length);
 
     for (const [tool, windows] of [
       [VIRSH_TOOL, virshWindows],
@@ -75,12 +79,12 @@ export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Prom
 async function virshSnapshotCycle(guest: TestGuest, overlay: string): Promise<void> {
   await rm(overlay, { force: true });
   await virsh(['snapshot-create-as', guest.name, '--disk-only', '--quiesce', '--atomic', '--no-metadata', '--diskspec', `vda,file=${overlay}`]);
-  await virsh(['blockcommit', guest.name, 'vda', '--active', '--pivot', '--wait'], { timeoutMs: 300_000 });
+  await virsh(['blockcommit', guest.name, 'vda', '--active', '--shallow', '--pivot', '--wait'], { timeoutMs: 300_000 });
   await rm(overlay, { force: true });
 }
 
 function statsFigures(count: number, agent: number[], virsh: number[], agentSelfReportedMedian: number): Figure[] {
-  const baselineName = `\`virsh snapshot-create-as --disk-only --quiesce --atomic --no-metadata\`, then \`virsh blockcommit --active --pivot\``;
+  const baselineName = `\`virsh snapshot-create-as --disk-only --quiesce --atomic --no-metadata\`, then \`virsh blockcommit --active --shallow --pivot\``;
   const stat = (name: string, of: (ms: number[]) => number, note?: string): Figure => ({
     section: SECTION,
     name: `${name} over ${count} backups`,

@@ -36,6 +36,7 @@ const report: BenchReport = {
   ],
   throughput: [],
   freeze: [],
+  pending: ['6. Restore: once restore has landed'],
 };
 
 describe('renderMarkdown', () => {
@@ -51,6 +52,7 @@ describe('renderMarkdown', () => {
     expect(markdown).toContain('| libvirt | 9.0.0 |');
     expect(markdown).toContain('`npm run bench` on 2026-11-25T03:00:00.000Z, in 15 minutes');
     expect(markdown).toContain('- 1. Freeze window, median over 20 backups: from the fsfreeze reply');
+    expect(markdown).toContain('Not measured yet:\n\n- 6. Restore: once restore has landed');
     expect(renderMarkdown({ ...report, mode: 'quick' })).toContain('`npm run bench -- --quick` (smoke sizes');
   });
 

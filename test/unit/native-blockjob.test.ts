@@ -1,7 +1,7 @@
 /**
  * Block-job polling helpers of native/blockjob.ts against a scripted fake Domain.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   abortableSleep,
   type BlockJobInfo,
@@ -9,6 +9,7 @@ import {
   commitActiveWithPivot,
   commitIntermediate,
   type Domain,
+  FIRST_POLL_MS,
   LibvirtError,
   VIR_ERR_BLOCK_COPY_ACTIVE,
   VIR_ERR_OPERATION_INVALID,
@@ -60,6 +61,12 @@ class FakeDomain {
     if (opts.pivot) this.states = [null];
   }
 
+  /** From now on the job is gone. */
+  finish(): void {
+    this.states = [null];
+    this.polls = 0;
+  }
+
   async getXml(): Promise<string> {
     return this.xml;
   }
@@ -92,6 +99,23 @@ describe('waitForBlockJob', () => {
     const seen: number[] = [];
     expect(await waitForBlockJob(d.asDomain(), 'vda', { until: 'gone', pollMs: 1, onProgress: (i) => seen.push(i.cur) })).toBeNull();
     expect(seen).toEqual([0, 50]);
+  });
+
+  it('polls soon after the start, then backs off to pollMs', async () => {
+    vi.useFakeTimers();
+    try {
+      const d = new FakeDomain([job(0, 100, 3)]);
+      const pollsAt: number[] = [];
+      const done = waitForBlockJob(d.asDomain(), 'vda', { until: 'gone', pollMs: 100, onProgress: () => pollsAt.push(Date.now()) });
+      await vi.advanceTimersByTimeAsync(FIRST_POLL_MS * (1 + 2 + 4 + 8) + 100 * 2);
+      const gaps = pollsAt.slice(1).map((t, i) => t - pollsAt[i]!);
+      expect(gaps).toEqual([10, 20, 40, 80, 100, 100]);
+      d.finish();
+      await vi.advanceTimersByTimeAsync(100);
+      await expect(done).resolves.toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("until 'ready' resolves when cur == end > 0", async () => {
