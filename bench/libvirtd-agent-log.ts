@@ -16,10 +16,11 @@ export class LibvirtdAgentLog {
 
   /** Adds a debug output for libvirtd's guest agent module only; `stop` puts back what was there. */
   static async start(file: string): Promise<LibvirtdAgentLog> {
-    const savedFilters = settingOf((await run('virt-admin', ['daemon-log-filters'])).stdout, 'Logging filters');
-    const savedOutputs = settingOf((await run('virt-admin', ['daemon-log-outputs'])).stdout, 'Logging outputs');
+    // A run killed before `stop` left its own entries behind: they are not the host's to keep.
+    const savedFilters = without(settingOf((await run('virt-admin', ['daemon-log-filters'])).stdout, 'Logging filters'), AGENT_FILTER);
+    const savedOutputs = without(settingOf((await run('virt-admin', ['daemon-log-outputs'])).stdout, 'Logging outputs'), `1:file:${file}`);
     await rm(file, { force: true });
-    await run('virt-admin', ['daemon-log-filters', `1:qemu.qemu_agent ${savedFilters}`.trim()]);
+    await run('virt-admin', ['daemon-log-filters', `${AGENT_FILTER} ${savedFilters}`.trim()]);
     await run('virt-admin', ['daemon-log-outputs', `1:file:${file} ${savedOutputs}`.trim()]);
     return new LibvirtdAgentLog(file, savedFilters, savedOutputs);
   }
@@ -35,6 +36,17 @@ export class LibvirtdAgentLog {
     await run('virt-admin', ['daemon-log-filters', this.savedFilters]);
     await rm(this.file, { force: true });
   }
+}
+
+/** Debug level for libvirtd's guest agent module only. */
+const AGENT_FILTER = '1:qemu.qemu_agent';
+
+/** A space-separated libvirt log setting without one entry. */
+function without(setting: string, entry: string): string {
+  return setting
+    .split(/\s+/)
+    .filter((e) => e !== '' && e !== entry)
+    .join(' ');
 }
 
 /** `virt-admin daemon-log-outputs` prints " Logging outputs: 3:file:/var/log/libvirt/libvirtd.log". */
