@@ -37,17 +37,15 @@ async function firstMatch(argv: string[], pattern: RegExp): Promise<string> {
   }
 }
 
-/** "/dev/vda1 ext4 252G, not rotational": where the images (and the repository) live. */
+/**
+ * "/dev/vda ext4 252G": where the images (and the repository) live. Whether it is an SSD
+ * is left out: virtio disks always claim to be rotational.
+ */
 async function diskOf(dir: string): Promise<string> {
   try {
-    const { stdout } = await execFileP('df', ['-T', '-h', '--output=source,fstype,size', dir], { timeout: 30_000 });
+    const { stdout } = await execFileP('df', ['-h', '--output=source,fstype,size', dir], { timeout: 30_000 });
     const [source, fstype, size] = (stdout.trim().split('\n')[1] ?? '').trim().split(/\s+/);
-    if (!source || !fstype || !size) return 'unknown';
-    const rotational = await execFileP('lsblk', ['-ndo', 'ROTA', source], { timeout: 30_000 }).then(
-      ({ stdout: r }) => (r.trim() === '1' ? ', rotational' : r.trim() === '0' ? ', not rotational' : ''),
-      () => '',
-    );
-    return `${source} ${fstype} ${size}${rotational}`;
+    return source && fstype && size ? `${source} ${fstype} ${size}` : 'unknown';
   } catch {
     return 'unknown';
   }
