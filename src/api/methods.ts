@@ -65,6 +65,9 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const wait = read.boolean('wait', false);
       read.done();
       const domain = await deps.hypervisor.lookup(domainName);
+      // A busy domain is refused before the preflight's libvirt calls: a scheduler that
+      // sends again while a backup runs costs one lookup (bench/, bus cost).
+      deps.jobs.assertCanAccept(domain, call.uniqueId);
       await preflightBackup(domain, request);
       const job = await deps.jobs.submit({
         action: 'backup',

@@ -88,16 +88,26 @@ export class JobRunner {
     await this.prune();
   }
 
-  async submit(submission: JobSubmission): Promise<JobRecord> {
-    const redelivered = submission.uniqueId ? this.findByUniqueId(submission.uniqueId) : undefined;
-    if (redelivered) return redelivered;
-    const holder = this.unfinishedByDomain.get(submission.domain.uuid);
+  /**
+   * Throws DomainBusy when the domain has an unfinished job, unless the request is a
+   * redelivery (submit then hands back the job it made). Lets a request be refused before
+   * its slower checks run; submit checks again, since the answer can change meanwhile.
+   */
+  assertCanAccept(domain: { uuid: string; name: string }, uniqueId: string | null): void {
+    if (uniqueId && this.findByUniqueId(uniqueId)) return;
+    const holder = this.unfinishedByDomain.get(domain.uuid);
     if (holder) {
       const other = this.jobs.get(holder);
       throw new DomainBusy(
-        `domain ${submission.domain.name} already has job ${holder} (${other?.action ?? 'unknown'}, ${other?.state ?? 'unknown'}); one job per domain at a time`,
+        `domain ${domain.name} already has job ${holder} (${other?.action ?? 'unknown'}, ${other?.state ?? 'unknown'}); one job per domain at a time`,
       );
     }
+  }
+
+  async submit(submission: JobSubmission): Promise<JobRecord> {
+    const redelivered = submission.uniqueId ? this.findByUniqueId(submission.uniqueId) : undefined;
+    if (redelivered) return redelivered;
+    this.assertCanAccept(submission.domain, null);
     const job: JobRecord = {
       job_id: newJobId(),
       action: submission.action,

@@ -76,6 +76,23 @@ describe('JobRunner', () => {
     await expect(jobs.submit(submission(uuidA))).resolves.toBeTruthy();
   });
 
+  it('refuses a busy domain up front, but not a redelivery of the request that holds it', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const { operation, started, finish } = controllableOperation();
+    const jobs = runner(state, operation);
+    await jobs.start();
+    const vmA = { uuid: uuidA, name: 'vm-a' };
+    expect(() => jobs.assertCanAccept(vmA, null)).not.toThrow();
+    const job = await jobs.submit(submission(uuidA, 'unique-1'));
+    expect(() => jobs.assertCanAccept(vmA, 'unique-2')).toThrow(DomainBusy);
+    expect(() => jobs.assertCanAccept(vmA, 'unique-1')).not.toThrow();
+    expect(() => jobs.assertCanAccept({ uuid: uuidB, name: 'vm-b' }, null)).not.toThrow();
+    await vi.waitFor(() => expect(started).toContain(job.job_id));
+    finish(job.job_id);
+    await jobs.waitFor(job.job_id);
+    expect(() => jobs.assertCanAccept(vmA, null)).not.toThrow();
+  });
+
   it('runs at most `concurrency` jobs at once', async () => {
     const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
     const { operation, started, finish } = controllableOperation();
