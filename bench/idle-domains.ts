@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { destroyTestGuest, run, virsh } from '../test/support/guest.js';
+import { destroyTestGuest, qcow2DiskXml, run, virsh, xmlEscape } from '../test/support/guest.js';
 import { BENCH_DOMAIN_PREFIX } from './context.js';
 
 /**
@@ -37,20 +37,14 @@ function idleDir(workDir: string, name: string): string {
 
 /** Names come from this module and paths from the bench's own folder; both are escaped anyway. */
 export function idleDomainXml(name: string, disk: string): string {
-  const e = (s: string) => s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);
   return `<domain type='qemu'>
-  <name>${e(name)}</name>
+  <name>${xmlEscape(name)}</name>
   <memory unit='MiB'>32</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <on_reboot>restart</on_reboot>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${e(disk)}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <controller type='usb' model='none'/>
+${qcow2DiskXml(disk, 'vda')}    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
 </domain>

@@ -13,7 +13,8 @@ import { GiB, MiB } from '../stats.js';
 const THROUGHPUT = '2. Full-backup throughput';
 const COST = '4. Agent cost';
 const CP = '`cp --sparse=always`, then `sync -f`';
-const CONVERT = '`qemu-img convert -O qcow2` of the same chain, then `sync -f`';
+const CONVERT_FILE = '`qemu-img convert -O qcow2` of the same file, then `sync -f`';
+const CONVERT_CHAIN = '`qemu-img convert -O qcow2` of the same chain, then `sync -f`';
 
 /** One full backup by the agent, with what it cost the agent's process. */
 interface AgentRun {
@@ -60,8 +61,8 @@ export async function runFullBackup(ctx: BenchContext): Promise<SuiteResult> {
       const chainWorkload = `${size} disk, full of base + overlay`;
       figures.push(
         throughputFigure(firstWorkload, first, CP, cp),
-        throughputFigure(firstWorkload, first, CONVERT.replace(' of the same chain', ' of the same file'), convert),
-        throughputFigure(chainWorkload, flatten, CONVERT, convertChain),
+        throughputFigure(firstWorkload, first, CONVERT_FILE, convert),
+        throughputFigure(chainWorkload, flatten, CONVERT_CHAIN, convertChain),
         cpuFigure(firstWorkload, first, convert),
         cpuFigure(chainWorkload, flatten, convertChain),
       );

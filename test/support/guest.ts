@@ -231,8 +231,18 @@ function assertName(name: string): void {
   }
 }
 
-function xmlEscape(s: string): string {
+export function xmlEscape(s: string): string {
   return s.replace(/[&<>'"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+/** A file-backed qcow2 virtio disk, as a <devices> child (indented, with its newline). */
+export function qcow2DiskXml(file: string, target: string): string {
+  return `    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='${xmlEscape(file)}'/>
+      <target dev='${xmlEscape(target)}' bus='virtio'/>
+    </disk>
+`;
 }
 
 export interface DomainXmlOptions {
@@ -268,21 +278,7 @@ export function buildDomainXml(o: DomainXmlOptions): string {
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${e(o.dataDisk)}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-${o.extraDisks
-  .map(
-    (file, i) => `    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${e(file)}'/>
-      <target dev='vd${String.fromCharCode(98 + i)}' bus='virtio'/>
-    </disk>
-`,
-  )
-  .join('')}    <controller type='usb' model='none'/>
+${qcow2DiskXml(o.dataDisk, 'vda')}${o.extraDisks.map((file, i) => qcow2DiskXml(file, `vd${String.fromCharCode(98 + i)}`)).join('')}    <controller type='usb' model='none'/>
 ${
   o.withAgent
     ? `    <channel type='unix'>
