@@ -24,7 +24,7 @@ import {
   VIR_FROM_NONE,
 } from './errors.js';
 import { Domain } from './domain.js';
-import { borrowCString, callOffLoop } from './call.js';
+import { borrowCString, callOffLoop, takeCString } from './call.js';
 
 type FnName = keyof LibvirtBindings;
 type ArgsOf<K extends FnName> = LibvirtBindings[K] extends NativeFn<infer A, unknown> ? A : never;
@@ -226,6 +226,18 @@ export class Connection {
         const v = Number(out.readBigUInt64LE(0));
         return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
       },
+      { idempotent: true },
+    );
+  }
+
+  /**
+   * The default domain capabilities XML (virConnectGetDomainCapabilities with every
+   * selector NULL): what this host's hypervisor can do, e.g. `<backup supported='yes'/>`.
+   */
+  domainCapabilities(): Promise<string> {
+    return this.run(
+      async (ctx) =>
+        takeCString(await ctx.ptr('virConnectGetDomainCapabilities', ctx.conn, null, null, null, null, 0)),
       { idempotent: true },
     );
   }

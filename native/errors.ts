@@ -38,6 +38,10 @@ export const VIR_ERR_OPERATION_UNSUPPORTED = 84;
 export const VIR_ERR_AGENT_UNRESPONSIVE = 86; // guest agent not connected / timed out
 export const VIR_ERR_RESOURCE_BUSY = 87;
 export const VIR_ERR_AGENT_UNSYNCED = 97;
+export const VIR_ERR_INVALID_DOMAIN_CHECKPOINT = 102; // e.g. "parent ... for moment ... not found"
+export const VIR_ERR_NO_DOMAIN_CHECKPOINT = 103;
+export const VIR_ERR_NO_DOMAIN_BACKUP = 104;
+export const VIR_ERR_CHECKPOINT_INCONSISTENT = 109; // REDEFINE_VALIDATE: bitmap missing or broken
 
 // --- virErrorDomain (where the error came from) -------------------------------------------
 export const VIR_FROM_NONE = 0;
@@ -107,6 +111,7 @@ export function isLibvirtError(err: unknown, code?: number): err is LibvirtError
 // with another code to `never`.
 export const isNoDomain = (err: unknown): boolean => isLibvirtError(err, VIR_ERR_NO_DOMAIN);
 export const isOperationInvalid = (err: unknown): boolean => isLibvirtError(err, VIR_ERR_OPERATION_INVALID);
+export const isNoCheckpoint = (err: unknown): boolean => isLibvirtError(err, VIR_ERR_NO_DOMAIN_CHECKPOINT);
 export const isAgentUnavailable = (err: unknown): boolean =>
   isLibvirtError(err) &&
   (err.code === VIR_ERR_AGENT_UNRESPONSIVE || err.code === VIR_ERR_AGENT_UNSYNCED);

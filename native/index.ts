@@ -16,6 +16,11 @@ export type {
   SnapshotFlags,
   UndefineOptions,
 } from './domain.js';
+export { abortJob, backupBegin, backupXml, jobStats } from './backup.js';
+export type { JobKind, JobStats } from './backup.js';
+export { deleteCheckpoint, getCheckpointXml, listCheckpoints, redefineCheckpoint } from './checkpoint.js';
+export type { DeleteCheckpointOptions, RedefineOptions } from './checkpoint.js';
+export type { TypedParamValue } from './typed-params.js';
 export { abortableSleep, commitActiveWithPivot, commitIntermediate, FIRST_POLL_MS, waitForBlockJob } from './blockjob.js';
 export type { ActiveCommitOptions, CommitOptions, WaitForBlockJobOptions } from './blockjob.js';
 export {
@@ -23,6 +28,7 @@ export {
   isAgentUnavailable,
   isConnectionLost,
   isLibvirtError,
+  isNoCheckpoint,
   isNoDomain,
   isOperationInvalid,
   isUnsupported,
@@ -32,6 +38,10 @@ export {
   VIR_ERR_ARGUMENT_UNSUPPORTED,
   VIR_ERR_AUTH_FAILED,
   VIR_ERR_BLOCK_COPY_ACTIVE,
+  VIR_ERR_CHECKPOINT_INCONSISTENT,
+  VIR_ERR_INVALID_DOMAIN_CHECKPOINT,
+  VIR_ERR_NO_DOMAIN_BACKUP,
+  VIR_ERR_NO_DOMAIN_CHECKPOINT,
   VIR_ERR_DOM_EXIST,
   VIR_ERR_INTERNAL_ERROR,
   VIR_ERR_INVALID_ARG,

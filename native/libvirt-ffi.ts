@@ -112,6 +112,38 @@ export interface LibvirtBindings {
   virDomainGetBlockJobInfo: NativeFn<[Ptr, string, Ptr, number], number>;
   /** int virDomainBlockJobAbort(virDomainPtr, const char *disk, unsigned int flags). */
   virDomainBlockJobAbort: NativeFn<[Ptr, string, number], number>;
+
+  // --- backup jobs and checkpoints (BLOCKING unless noted) --------------------------------
+  /** char *virConnectGetDomainCapabilities(conn, emulatorbin, arch, machine, virttype, flags) — caller frees. */
+  virConnectGetDomainCapabilities: NativeFn<[Ptr, CStr, CStr, CStr, CStr, number], Ptr>;
+  /** int virDomainBackupBegin(virDomainPtr, const char *backupXML, const char *checkpointXML, unsigned int flags). */
+  virDomainBackupBegin: NativeFn<[Ptr, string, CStr, number], number>;
+  /** char *virDomainBackupGetXMLDesc(virDomainPtr, unsigned int flags) — caller frees. */
+  virDomainBackupGetXMLDesc: NativeFn<[Ptr, number], Ptr>;
+  /** int virDomainAbortJob(virDomainPtr) — aborts the domain's current job (a backup, here). */
+  virDomainAbortJob: NativeFn<[Ptr], number>;
+  /**
+   * int virDomainGetJobStats(virDomainPtr, int *type, virTypedParameterPtr *params,
+   *                          int *nparams, unsigned int flags) — the caller frees params
+   * with virTypedParamsFree.
+   */
+  virDomainGetJobStats: NativeFn<[Ptr, Ptr, Ptr, Ptr, number], number>;
+  /** void virTypedParamsFree(virTypedParameterPtr params, int nparams) — LOCAL. */
+  virTypedParamsFree: NativeFn<[Ptr, number], void>;
+  /** virDomainCheckpointPtr virDomainCheckpointCreateXML(virDomainPtr, const char *xml, unsigned int flags). */
+  virDomainCheckpointCreateXML: NativeFn<[Ptr, string, number], Ptr>;
+  /** virDomainCheckpointPtr virDomainCheckpointLookupByName(virDomainPtr, const char *name, unsigned int flags). */
+  virDomainCheckpointLookupByName: NativeFn<[Ptr, string, number], Ptr>;
+  /** char *virDomainCheckpointGetXMLDesc(virDomainCheckpointPtr, unsigned int flags) — caller frees. */
+  virDomainCheckpointGetXMLDesc: NativeFn<[Ptr, number], Ptr>;
+  /** int virDomainCheckpointDelete(virDomainCheckpointPtr, unsigned int flags). */
+  virDomainCheckpointDelete: NativeFn<[Ptr, number], number>;
+  /** int virDomainListAllCheckpoints(virDomainPtr, virDomainCheckpointPtr **checkpoints, unsigned int flags). */
+  virDomainListAllCheckpoints: NativeFn<[Ptr, Ptr, number], number>;
+  /** const char *virDomainCheckpointGetName(virDomainCheckpointPtr) — LOCAL, owned by the checkpoint object. */
+  virDomainCheckpointGetName: NativeFn<[Ptr], Ptr>;
+  /** int virDomainCheckpointFree(virDomainCheckpointPtr) — LOCAL (drops a reference). */
+  virDomainCheckpointFree: NativeFn<[Ptr], number>;
 }
 
 export interface LibcBindings {
@@ -160,6 +192,20 @@ const LIBVIRT_DEFINITIONS = {
   virDomainBlockCommit: ['int', ['pointer', 'string', 'string', 'string', 'ulong', 'uint']],
   virDomainGetBlockJobInfo: ['int', ['pointer', 'string', 'pointer', 'uint']],
   virDomainBlockJobAbort: ['int', ['pointer', 'string', 'uint']],
+
+  virConnectGetDomainCapabilities: ['pointer', ['pointer', 'string', 'string', 'string', 'string', 'uint']],
+  virDomainBackupBegin: ['int', ['pointer', 'string', 'string', 'uint']],
+  virDomainBackupGetXMLDesc: ['pointer', ['pointer', 'uint']],
+  virDomainAbortJob: ['int', ['pointer']],
+  virDomainGetJobStats: ['int', ['pointer', 'pointer', 'pointer', 'pointer', 'uint']],
+  virTypedParamsFree: ['void', ['pointer', 'int']],
+  virDomainCheckpointCreateXML: ['pointer', ['pointer', 'string', 'uint']],
+  virDomainCheckpointLookupByName: ['pointer', ['pointer', 'string', 'uint']],
+  virDomainCheckpointGetXMLDesc: ['pointer', ['pointer', 'uint']],
+  virDomainCheckpointDelete: ['int', ['pointer', 'uint']],
+  virDomainListAllCheckpoints: ['int', ['pointer', 'pointer', 'uint']],
+  virDomainCheckpointGetName: ['pointer', ['pointer']],
+  virDomainCheckpointFree: ['int', ['pointer']],
 } as const;
 
 type FfiDefinitions = Record<string, [string, string[]]>;
@@ -286,3 +332,48 @@ export const VIR_DOMAIN_BLOCK_JOB_TYPE_COPY = 2;
 export const VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT = 3;
 export const VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT = 4;
 export const VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP = 5;
+
+/**
+ * struct _virTypedParameter on LP64:
+ *   char field[80];   offset 0
+ *   int type;         offset 80 (+4 bytes padding)
+ *   union value;      offset 88 (8 bytes: int, uint, llong, ullong, double, char, char *)
+ */
+export const TYPED_PARAM_SIZE = 96;
+export const TYPED_PARAM_FIELD_LENGTH = 80;
+export const TYPED_PARAM_OFFSET_TYPE = 80;
+export const TYPED_PARAM_OFFSET_VALUE = 88;
+
+/** virTypedParameterType */
+export const VIR_TYPED_PARAM_INT = 1;
+export const VIR_TYPED_PARAM_UINT = 2;
+export const VIR_TYPED_PARAM_LLONG = 3;
+export const VIR_TYPED_PARAM_ULLONG = 4;
+export const VIR_TYPED_PARAM_DOUBLE = 5;
+export const VIR_TYPED_PARAM_BOOLEAN = 6;
+export const VIR_TYPED_PARAM_STRING = 7;
+
+/** virDomainJobType */
+export const VIR_DOMAIN_JOB_NONE = 0;
+export const VIR_DOMAIN_JOB_BOUNDED = 1;
+export const VIR_DOMAIN_JOB_UNBOUNDED = 2;
+export const VIR_DOMAIN_JOB_COMPLETED = 3; // finished, not cleaned up
+export const VIR_DOMAIN_JOB_FAILED = 4;
+export const VIR_DOMAIN_JOB_CANCELLED = 5;
+
+/** virDomainGetJobStatsFlags */
+export const VIR_DOMAIN_JOB_STATS_COMPLETED = 1 << 0; // the stats of the job that just ended
+export const VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED = 1 << 1; // leave them for the next caller
+
+/** virDomainJobOperation: the `operation` job stats field. */
+export const VIR_DOMAIN_JOB_OPERATION_BACKUP = 9;
+
+/** virDomainCheckpointCreateFlags */
+export const VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE = 1 << 0; // restore metadata; the bitmap must exist
+export const VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE = 1 << 2; // and check the bitmap is usable
+
+/** virDomainCheckpointXMLFlags */
+export const VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN = 1 << 1; // leave out the <domain> copy
+
+/** virDomainCheckpointDeleteFlags */
+export const VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY = 1 << 1; // keep the bitmaps in the images

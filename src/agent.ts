@@ -73,6 +73,7 @@ export class Agent {
             bandwidthBytesPerSecond: config.backup.bandwidth_bytes_per_s,
             thawGuard,
           },
+          defaultEngine: config.backup.engine,
         }),
       },
       events: jobNotifications(notifier, log),
@@ -86,7 +87,7 @@ export class Agent {
     const swept = await repo.removeIncompletePoints();
     if (swept.length > 0) log.warn({ removed: swept }, 'removed incomplete backup points');
 
-    const api = createApi({ host: config.host, version: VERSION, hypervisor, repo, jobs });
+    const api = createApi({ host: config.host, version: VERSION, hypervisor, repo, jobs, defaultEngine: config.backup.engine });
     const server = new RpcServer({
       bus,
       connection,

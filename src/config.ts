@@ -140,6 +140,13 @@ const schema = {
       env: 'VIRT_DR_BACKUP_BANDWIDTH_BYTES_PER_S',
       arg: 'backup-bandwidth-bytes-per-s',
     },
+    engine: {
+      doc: 'Backup engine when a request names none: auto (checkpoint when libvirt has the backup API and every disk is qcow2, or on any Nova instance; else snapshot), checkpoint, or snapshot (never on Nova instances).',
+      format: ['auto', 'checkpoint', 'snapshot'],
+      default: 'auto',
+      env: 'VIRT_DR_BACKUP_ENGINE',
+      arg: 'backup-engine',
+    },
     progress_interval_ms: {
       doc: 'Longest gap between progress notifications (they also come every 5 %).',
       format: 'nat',
@@ -179,6 +186,7 @@ export type AgentConfig = {
     freeze_timeout_s: number;
     thaw_timeout_s: number;
     bandwidth_bytes_per_s: number;
+    engine: 'auto' | 'checkpoint' | 'snapshot';
     progress_interval_ms: number;
   };
   log: { level: string };

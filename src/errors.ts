@@ -77,6 +77,32 @@ export class ChainMismatch extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * The bitmap an incremental needs did not validate: it is missing (the disk was replaced
+ * or converted), or inconsistent (QEMU was killed). mode=auto takes a full instead.
+ */
+export class CheckpointInvalid extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** The requested backup engine cannot run on this host (no backup API in libvirt or QEMU). */
+export class EngineUnavailable extends VirtDrError {
+  readonly retryable = false;
+}
+
+/**
+ * The requested backup engine is not safe for this domain: the snapshot engine leaves a
+ * domain on an overlay Nova did not create, and Nova's next restart would drop it.
+ */
+export class EngineNotAllowed extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** libvirt's backup job ended without success (failed or cancelled inside QEMU). */
+export class BackupJobFailed extends VirtDrError {
+  readonly retryable = true;
+}
+
 /** A copied file did not read back with the checksum it was written with. */
 export class VerificationFailed extends VirtDrError {
   readonly retryable = true;

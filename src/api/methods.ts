@@ -1,7 +1,7 @@
 import { sanitizeContext } from '../bus/envelope.js';
 import { preflightBackup } from '../backup/preflight.js';
 import { DomainNotFound, InvalidArgument, NoSuchMethod } from '../errors.js';
-import type { BackupRequest } from '../backup/run-backup.js';
+import type { BackupRequest, EngineChoice } from '../backup/request.js';
 import { publicJob, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
@@ -33,6 +33,8 @@ export interface ApiDeps {
   hypervisor: Hypervisor;
   repo: FileRepository;
   jobs: JobRunner;
+  /** `backup.engine`, for the preflight of a request that names no engine. */
+  defaultEngine: EngineChoice;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -49,7 +51,14 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
         version: deps.version,
         libvirt_version: await deps.hypervisor.libvirtVersion(),
         roles: ['compute'],
-        capabilities: ['backup', 'backup.incremental', 'quiesce.agent', 'quiesce.suspend'],
+        capabilities: [
+          'backup',
+          'backup.incremental',
+          'quiesce.agent',
+          'quiesce.suspend',
+          'engine.snapshot',
+          ...((await deps.hypervisor.supportsBackupApi()) ? ['engine.checkpoint'] : []),
+        ],
       });
     },
 
@@ -60,6 +69,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
         mode: read.oneOf('mode', ['auto', 'full', 'incremental'] as const, 'auto'),
         quiesce: read.oneOf('quiesce', ['auto', 'agent', 'suspend', 'none'] as const, 'auto'),
         kind: read.oneOf('kind', ['scheduled', 'manual'] as const, 'manual'),
+        engine: read.optionalOneOf('engine', ['auto', 'checkpoint', 'snapshot'] as const),
         excludeDisks: read.stringList('exclude_disks'),
       };
       const wait = read.boolean('wait', false);
@@ -68,7 +78,10 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       // A busy domain is refused before the preflight's libvirt calls: a scheduler that
       // sends again while a backup runs costs one lookup (bench/, bus cost).
       deps.jobs.assertCanAccept(domain, call.uniqueId);
-      await preflightBackup(domain, request);
+      await preflightBackup(domain, request, {
+        backupApi: await deps.hypervisor.supportsBackupApi(),
+        defaultEngine: deps.defaultEngine,
+      });
       const job = await deps.jobs.submit({
         action: 'backup',
         domain: { requested: domainName, uuid: domain.uuid, name: domain.name },

@@ -4,16 +4,21 @@ import type { JobOperation } from '../jobs/job-runner.js';
 import type { Hypervisor, HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import { newBackupId } from '../util/ids.js';
-import { freezeMayLinger, type BackupCheckpoint } from './checkpoint.js';
 import type { ChainRecordStore } from './chain-record.js';
-import { runBackup, type BackupRequest, type BackupSettings } from './run-backup.js';
-import { settleBackup } from './settle.js';
+import { checkpointEngine, type CheckpointRecord } from './checkpoint/engine.js';
+import type { BackupCheckpoint } from './checkpoint.js';
+import { freezeMayLinger, type BackupSettings } from './engine.js';
+import type { EngineChoice } from './request.js';
+import { runBackup, type BackupRequest, type Engines } from './run-backup.js';
+import { snapshotEngine } from './snapshot-engine.js';
 
 export interface BackupOperationDeps {
   hypervisor: Hypervisor;
   repo: FileRepository;
   chains: ChainRecordStore;
   settings: BackupSettings;
+  /** `backup.engine`: the engine a request without `engine` gets. */
+  defaultEngine: EngineChoice;
 }
 
 const RECOVERY_DEADLINE_MS = 30 * 60_000;
@@ -24,18 +29,25 @@ const RECOVERY_DEADLINE_MS = 30 * 60_000;
  * The job's args were parsed into a BackupRequest when the request was accepted.
  */
 export function backupOperation(deps: BackupOperationDeps): JobOperation {
+  const engines: Engines = {
+    snapshot: snapshotEngine({ repo: deps.repo, chains: deps.chains, settings: deps.settings }),
+    checkpoint: checkpointEngine({ repo: deps.repo, settings: deps.settings }),
+  };
   return {
     async run(job, ctx) {
       const session = await deps.hypervisor.openSession();
       try {
         const domain = await session.lookup(job.domain_uuid);
+        // A job accepted by an agent from before `engine` existed has none: the default applies.
+        const request = job.request.args as unknown as BackupRequest;
         return await runBackup(
-          job.request.args as unknown as BackupRequest,
+          { ...request, engine: request.engine ?? null },
           {
             domain,
             repo: deps.repo,
             chains: deps.chains,
-            settings: deps.settings,
+            engines,
+            engineSettings: { backupApi: await deps.hypervisor.supportsBackupApi(), defaultEngine: deps.defaultEngine },
             newBackupId: () => newBackupId(new Date()),
             now: () => new Date(),
           },
@@ -47,31 +59,35 @@ export function backupOperation(deps: BackupOperationDeps): JobOperation {
     },
 
     async recover(job, log: Logger) {
-      const checkpoint = job.checkpoint as BackupCheckpoint | null;
-      if (!checkpoint) return 'it had not touched the domain yet';
-      // The thaw guard of the process that asked for the freeze died with it, and settle
-      // only thaws when the guest was left frozen (stopped_by 'agent'). A freeze that
-      // timed out before quiesce=auto paused the guest instead may still land, now or
+      const record = engineRecordOf(job.checkpoint);
+      if (!record) return 'it had not touched the domain yet';
+      // The thaw guard of the process that asked for the freeze died with it, and the
+      // repair only thaws when the guest was left frozen (stopped_by 'agent'). A freeze
+      // that timed out before quiesce=auto paused the guest instead may still land, now or
       // after this repair: this agent's guard thaws now and keeps thawing for a while.
-      if (freezeMayLinger(checkpoint)) deps.settings.thawGuard.watch(job.domain_uuid);
+      if (freezeMayLinger(record)) deps.settings.thawGuard.watch(job.domain_uuid);
       const session = await deps.hypervisor.openSession();
       try {
-        const domain = await lookupOrNull(session, job.domain_uuid);
-        const { pointPublished } = await settleBackup(checkpoint, {
-          domain,
-          repo: deps.repo,
-          chains: deps.chains,
-          log,
-          signal: AbortSignal.timeout(RECOVERY_DEADLINE_MS),
-        });
+        const input = { domain: await lookupOrNull(session, job.domain_uuid), log, signal: AbortSignal.timeout(RECOVERY_DEADLINE_MS) };
+        const { pointPublished } =
+          record.engine === 'checkpoint'
+            ? await engines.checkpoint.recover(record, input)
+            : await engines.snapshot.recover(record, input);
         return pointPublished
-          ? `backup point ${checkpoint.backup_id} was complete and is kept; the disk chain was merged`
-          : `the partial backup ${checkpoint.backup_id} was discarded and the disk chain restored`;
+          ? `backup point ${record.backup_id} was complete and is kept; the domain was tidied`
+          : `the partial backup ${record.backup_id} was discarded and the domain left as before it`;
       } finally {
         await session.close();
       }
     },
   };
+}
+
+/** A journal record from before the checkpoint engine has no `engine`: it is the snapshot engine's. */
+function engineRecordOf(detail: unknown): BackupCheckpoint | CheckpointRecord | null {
+  if (typeof detail !== 'object' || detail === null) return null;
+  const record = detail as Partial<BackupCheckpoint | CheckpointRecord>;
+  return (record.engine === 'checkpoint' ? record : { ...record, engine: 'snapshot' }) as BackupCheckpoint | CheckpointRecord;
 }
 
 async function lookupOrNull(

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDirectory, writeJsonAtomic } from '../util/atomic-file.js';
 import { isUuid } from '../util/ids.js';
@@ -31,6 +31,11 @@ export class ChainRecordStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+  }
+
+  /** The domain has no agent overlay any more (the checkpoint engine took over). */
+  async forget(domainUuid: string): Promise<void> {
+    await rm(this.path(domainUuid), { force: true });
   }
 
   async save(record: ChainRecord): Promise<void> {

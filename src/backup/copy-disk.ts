@@ -91,7 +91,7 @@ async function copyLayer(
  * Makes a file durable and reads it back for its sha256, at the same time: the read-back
  * sees the same bytes the flush writes, and the point's manifest waits for both.
  */
-async function flushAndHash(path: string, signal: AbortSignal): Promise<string> {
+export async function flushAndHash(path: string, signal: AbortSignal): Promise<string> {
   const [, sha256] = await Promise.all([fsyncFile(path), hashFile(path, signal)]);
   return sha256;
 }

@@ -7,6 +7,7 @@ import { sleep } from '../util/abortable-sleep.js';
 import type { BackupCheckpoint } from './checkpoint.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { isAgentOverlay } from './plan.js';
+import { releaseGuest } from './release-guest.js';
 
 export interface SettleDeps {
   /** Null when the domain no longer exists: only the repository is tidied then. */
@@ -78,21 +79,8 @@ export async function settleBackup(checkpoint: BackupCheckpoint, deps: SettleDep
   return { pointPublished };
 }
 
-/** Thaws or resumes a guest the backup stopped. Both are harmless when already done. */
-async function releaseGuest(checkpoint: BackupCheckpoint, domain: HypervisorDomain, log: Logger): Promise<void> {
-  try {
-    if (checkpoint.stopped_by === 'agent') await domain.thawFilesystems(5);
-    if (checkpoint.stopped_by === 'suspend' && (await domain.runState()) === 'paused') {
-      await domain.resume();
-      log.warn('resumed a domain the backup had paused');
-    }
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'could not release the guest');
-  }
-}
-
 /** The disk's files from the active layer down, or null when the disk is gone. */
-async function diskLayers(domain: HypervisorDomain, target: string): Promise<(string | null)[] | null> {
+export async function diskLayers(domain: HypervisorDomain, target: string): Promise<(string | null)[] | null> {
   const disk = parseDomainDisks(await domain.xml()).find((d) => d.target === target);
   return disk ? [disk.source.file, ...disk.backing.map((l) => l.file)] : null;
 }
@@ -103,7 +91,7 @@ async function waitForNoBlockJob(domain: HypervisorDomain, target: string, signa
 }
 
 /** Deletes an overlay once no layer of the disk uses it, and only if the agent named it. */
-async function removeUnusedOverlay(domain: HypervisorDomain, target: string, path: string, log: Logger): Promise<void> {
+export async function removeUnusedOverlay(domain: HypervisorDomain, target: string, path: string, log: Logger): Promise<void> {
   if (!isAgentOverlay(path)) {
     log.error({ path }, 'refusing to delete a file the agent did not create');
     return;

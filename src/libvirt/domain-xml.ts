@@ -58,6 +58,42 @@ export function hasGuestAgentChannel(xml: string): boolean {
   return channels.some((c: Node) => attr(child(c, 'target'), 'name') === 'org.qemu.guest_agent.0');
 }
 
+/** The XML namespace Nova writes its instance metadata in (…/nova/1.1 today). */
+export const NOVA_NAMESPACE_PREFIX = 'http://openstack.org/xmlns/libvirt/nova/';
+
+/**
+ * True when the domain carries Nova's instance metadata: Nova owns it, rebuilds its XML
+ * from its own disk paths and undefines it without the checkpoint metadata flags.
+ */
+export function isNovaInstance(xml: string): boolean {
+  const metadata = child(child(parser.parse(xml) as Node, 'domain'), 'metadata');
+  if (!metadata) return false;
+  return Object.values(metadata).some(
+    (element) =>
+      typeof element === 'object' &&
+      element !== null &&
+      Object.entries(element as Node).some(
+        ([key, value]) => key.startsWith('xmlns') && typeof value === 'string' && value.startsWith(NOVA_NAMESPACE_PREFIX),
+      ),
+  );
+}
+
+/**
+ * The uid QEMU opens this running domain's images as: the DAC image label
+ * (`<seclabel model='dac'><imagelabel>+64055:+64055</imagelabel>`), or null when the
+ * live XML has none (QEMU runs as root, or DAC labelling is off).
+ */
+export function imageOwnerUid(xml: string): number | null {
+  const labels = child(child(parser.parse(xml) as Node, 'domain'), 'seclabel');
+  for (const label of Array.isArray(labels) ? (labels as Node[]) : labels ? [labels as Node] : []) {
+    if (attr(label, 'model') !== 'dac') continue;
+    const text = label.imagelabel ?? label.label;
+    const uid = typeof text === 'string' ? /^\+?(\d+):/.exec(text)?.[1] : undefined;
+    if (uid !== undefined) return Number(uid);
+  }
+  return null;
+}
+
 function backingChain(disk: Node): ChainLayer[] {
   const layers: ChainLayer[] = [];
   let store = child(disk, 'backingStore');

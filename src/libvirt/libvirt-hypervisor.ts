@@ -2,13 +2,30 @@ import {
   Connection,
   Domain,
   LibvirtError,
+  VIR_ERR_NO_DOMAIN_BACKUP,
+  abortJob,
+  backupBegin,
+  backupXml,
   commitActiveWithPivot,
   commitIntermediate,
+  deleteCheckpoint,
+  getCheckpointXml,
   isConnectionLost,
+  isLibvirtError,
   isNoDomain,
+  jobStats,
+  listCheckpoints,
+  redefineCheckpoint,
 } from '../../native/index.js';
-import { DomainNotFound, HypervisorError, VirtDrError } from '../errors.js';
-import type { Hypervisor, HypervisorDomain, HypervisorSession, RunState } from './hypervisor.js';
+import { CheckpointInvalid, DomainNotFound, HypervisorError, VirtDrError } from '../errors.js';
+import type {
+  BackupJobProgress,
+  Hypervisor,
+  HypervisorDomain,
+  HypervisorSession,
+  JobOutcome,
+  RunState,
+} from './hypervisor.js';
 
 /**
  * The Hypervisor port over native/. This is the one place where libvirt's errors become
@@ -106,6 +123,67 @@ class LibvirtDomain implements HypervisorDomain {
     const info = await translated(`block job info of ${this.name}/${disk}`, () => this.domain.getBlockJobInfo(disk));
     return info ? { cur: info.cur, end: info.end } : null;
   }
+
+  beginBackup(backupXmlText: string, checkpointXml: string | null): Promise<void> {
+    return translated(`begin backup of ${this.name}`, () => backupBegin(this.domain, backupXmlText, checkpointXml));
+  }
+
+  async backupJob(): Promise<BackupJobProgress | null> {
+    const stats = await translated(`job stats of ${this.name}`, () => jobStats(this.domain));
+    if (stats.kind !== 'bounded' && stats.kind !== 'unbounded') return null;
+    return { bytesTotal: numberField(stats.fields.disk_total), bytesDone: numberField(stats.fields.disk_processed) };
+  }
+
+  async backupJobXml(): Promise<string | null> {
+    try {
+      return await backupXml(this.domain);
+    } catch (err) {
+      if (isLibvirtError(err, VIR_ERR_NO_DOMAIN_BACKUP)) return null;
+      throw translateLibvirtError(err, `backup job XML of ${this.name}`);
+    }
+  }
+
+  async lastJobOutcome(): Promise<JobOutcome> {
+    const stats = await translated(`completed job stats of ${this.name}`, () => jobStats(this.domain, { completed: true }));
+    const error = typeof stats.fields.errmsg === 'string' ? stats.fields.errmsg : null;
+    if (stats.kind === 'completed' && stats.fields.success !== false) return { state: 'succeeded', error: null };
+    if (stats.kind === 'completed' || stats.kind === 'failed') return { state: 'failed', error };
+    if (stats.kind === 'cancelled') return { state: 'cancelled', error };
+    return { state: 'unknown', error };
+  }
+
+  abortJob(): Promise<void> {
+    return translated(`abort the job of ${this.name}`, () => abortJob(this.domain));
+  }
+
+  checkpoints(): Promise<string[]> {
+    return translated(`list checkpoints of ${this.name}`, () => listCheckpoints(this.domain));
+  }
+
+  checkpointXml(name: string): Promise<string> {
+    return translated(`checkpoint ${name} of ${this.name}`, () => getCheckpointXml(this.domain, name));
+  }
+
+  async redefineCheckpoint(xml: string, options: { validate: boolean }): Promise<void> {
+    try {
+      await redefineCheckpoint(this.domain, xml, options);
+    } catch (err) {
+      // With validation, libvirt's refusal is the answer to "is this bitmap usable?"
+      // (missing, inconsistent, on a replaced disk), whatever code it comes with.
+      if (options.validate && err instanceof LibvirtError && !isConnectionLost(err)) {
+        throw new CheckpointInvalid(err.libvirtMessage, { cause: err });
+      }
+      throw translateLibvirtError(err, `redefine a checkpoint of ${this.name}`);
+    }
+  }
+
+  deleteCheckpoint(name: string, options: { metadataOnly: boolean }): Promise<void> {
+    return translated(`delete checkpoint ${name} of ${this.name}`, () => deleteCheckpoint(this.domain, name, options));
+  }
+}
+
+function numberField(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
 }
 
 class LibvirtSession implements HypervisorSession {
@@ -126,6 +204,8 @@ class LibvirtSession implements HypervisorSession {
  * a session of its own, because calls on one connection run one at a time.
  */
 export class LibvirtHypervisor implements Hypervisor {
+  private backupApi: Promise<boolean> | undefined;
+
   private constructor(
     private readonly uri: string,
     private readonly main: LibvirtSession,
@@ -139,6 +219,18 @@ export class LibvirtHypervisor implements Hypervisor {
 
   libvirtVersion(): Promise<string> {
     return translated('libvirt version', () => this.connection.libvirtVersion());
+  }
+
+  async supportsBackupApi(): Promise<boolean> {
+    // The host's capabilities do not change while the agent runs: ask once.
+    this.backupApi ??= translated('domain capabilities', () => this.connection.domainCapabilities()).then(
+      (xml) => /<backup\s+supported=['"]yes['"]/.test(xml),
+      (err: unknown) => {
+        this.backupApi = undefined; // a failed question is asked again next time
+        throw err;
+      },
+    );
+    return this.backupApi;
   }
 
   lookup(nameOrUuid: string): Promise<HypervisorDomain> {

@@ -76,3 +76,15 @@ async function run(
     });
   });
 }
+
+/**
+ * The names of the persistent dirty bitmaps stored in a qcow2 image. On an image a running
+ * QEMU holds open this is what the image had when QEMU opened it (bitmaps QEMU created
+ * since are written at close), which is where stale ones hide.
+ */
+export async function listBitmaps(path: string): Promise<string[]> {
+  const { stdout } = await run(['info', '-U', '-f', 'qcow2', '--output=json', path]);
+  const info = JSON.parse(stdout) as { 'format-specific'?: { data?: { bitmaps?: { name?: unknown }[] } } };
+  const bitmaps = info['format-specific']?.data?.bitmaps ?? [];
+  return bitmaps.map((b) => b.name).filter((name): name is string => typeof name === 'string');
+}

@@ -1,4 +1,4 @@
-import type { Manifest, PointDisk } from './point.js';
+import type { HostDisk, Manifest, PointCheckpoint, PointDisk } from './point.js';
 import { isBackupId, isUuid } from '../util/ids.js';
 
 export class InvalidManifest extends Error {}
@@ -34,6 +34,9 @@ export function parseManifest(text: string): Manifest {
     mode,
     kind: oneOf(m, 'kind', ['scheduled', 'manual'] as const),
     tier: oneOf(m, 'tier', ['fast', 'slow', 'manual'] as const),
+    // Points from before the checkpoint engine carry neither field: they are snapshot points.
+    engine: m.engine === undefined ? 'snapshot' : oneOf(m, 'engine', ['checkpoint', 'snapshot'] as const),
+    reason: m.reason === undefined || m.reason === null ? null : str(m, 'reason'),
     parent,
     created_at: str(m, 'created_at'),
     quiesce: oneOf(m, 'quiesce', ['agent', 'suspend', 'none'] as const),
@@ -41,7 +44,36 @@ export function parseManifest(text: string): Manifest {
     bytes: num(m, 'bytes'),
     disks,
     domain_xml: str(m, 'domain_xml'),
+    checkpoint: m.checkpoint === undefined || m.checkpoint === null ? null : parseCheckpoint(m.checkpoint),
+    host_disks: m.host_disks === undefined ? [] : list(m, 'host_disks').map(parseHostDisk),
   };
+}
+
+const CHECKPOINT_NAME = /^virtdr-[0-9A-Za-z-]{1,64}$/;
+
+function parseCheckpoint(value: unknown): PointCheckpoint {
+  if (!isRecord(value)) throw new InvalidManifest('checkpoint is not an object');
+  const name = str(value, 'name');
+  if (!CHECKPOINT_NAME.test(name)) throw new InvalidManifest(`checkpoint name ${name} is not the agent's`);
+  return { name, xml: str(value, 'xml') };
+}
+
+function parseHostDisk(value: unknown): HostDisk {
+  if (!isRecord(value)) throw new InvalidManifest('host disk is not an object');
+  const bitmap = value.bitmap === null ? null : str(value, 'bitmap');
+  if (bitmap !== null && !CHECKPOINT_NAME.test(bitmap)) throw new InvalidManifest(`bitmap ${bitmap} is not the agent's`);
+  return {
+    target: str(value, 'target'),
+    file: str(value, 'file'),
+    format: oneOf(value, 'format', ['qcow2', 'raw'] as const),
+    bitmap,
+  };
+}
+
+function list(record: Record<string, unknown>, key: string): unknown[] {
+  const value = record[key];
+  if (!Array.isArray(value)) throw new InvalidManifest(`${key} must be a list`);
+  return value;
 }
 
 const SAFE_FILE = /^[a-z0-9]+\.(qcow2|raw)$/;

@@ -7,6 +7,8 @@ export type BackupMode = 'full' | 'incremental';
 export type BackupKind = 'scheduled' | 'manual';
 export type QuiesceMethod = 'agent' | 'suspend' | 'none';
 export type BackupTier = 'fast' | 'slow' | 'manual';
+/** `checkpoint`: libvirt's backup API with dirty bitmaps; `snapshot`: an external snapshot and an agent overlay. */
+export type EngineName = 'checkpoint' | 'snapshot';
 
 export interface PointDisk {
   /** Guest device name, e.g. vda. */
@@ -28,6 +30,9 @@ export interface BackupPoint {
   mode: BackupMode;
   kind: BackupKind;
   tier: BackupTier;
+  engine: EngineName;
+  /** Why this point is a full, when it is one; null for an incremental. */
+  reason: string | null;
   /** backup_id of the point this one's disks are overlays of; null for a full. */
   parent: string | null;
   created_at: string;
@@ -38,12 +43,42 @@ export interface BackupPoint {
   disks: PointDisk[];
 }
 
+/**
+ * A disk as the host had it when the point was taken: what the next incremental checks
+ * the disk against (the same file, the same format) before it trusts a bitmap.
+ */
+export interface HostDisk {
+  target: string;
+  file: string;
+  format: 'qcow2' | 'raw';
+  /** The dirty bitmap the point's checkpoint left on this disk, or null. */
+  bitmap: string | null;
+}
+
+/**
+ * The libvirt checkpoint a point was taken with. Its XML (without <parent>) is what the
+ * next backup redefines, so the chain continues from the repository alone: with an empty
+ * state folder, or on another host after a live migration on shared storage.
+ */
+export interface PointCheckpoint {
+  name: string;
+  xml: string;
+}
+
 export interface Manifest extends BackupPoint {
   manifest_version: 1;
   domain_xml: string;
+  checkpoint: PointCheckpoint | null;
+  host_disks: HostDisk[];
 }
 
 export function pointOf(manifest: Manifest): BackupPoint {
-  const { manifest_version: _version, domain_xml: _xml, ...point } = manifest;
+  const {
+    manifest_version: _version,
+    domain_xml: _xml,
+    checkpoint: _checkpoint,
+    host_disks: _hostDisks,
+    ...point
+  } = manifest;
   return point;
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
+import { AgentProcess, CLI_BIN, SNAPSHOT_ENGINE } from '../support/agent-process.js';
 import {
   domainState,
   guestWriteRandomFile,
@@ -21,7 +21,7 @@ import { RABBIT_URL } from '../support/rabbit.js';
 
 const execFileP = promisify(execFile);
 const GUEST = 'vdr-e2e';
-const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e');
+const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e', SNAPSHOT_ENGINE);
 let guest: TestGuest;
 let client: RpcClient;
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification, RpcClient } from '../../src/cli/rpc-client.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { AgentProcess, waitForEvent } from '../support/agent-process.js';
+import { AgentProcess, waitForEvent, SNAPSHOT_ENGINE } from '../support/agent-process.js';
 import {
   agentCommand,
   domainState,
@@ -23,7 +23,7 @@ import {
 
 const GUEST = 'vdr-fault-kill';
 const BANDWIDTH = 2 << 20; // bytes/s: the copy takes several seconds
-const agent = new AgentProcess('fault-kill', '/var/lib/virt-dr-test/fault-kill');
+const agent = new AgentProcess('fault-kill', '/var/lib/virt-dr-test/fault-kill', SNAPSHOT_ENGINE);
 let guest: TestGuest;
 let client: RpcClient;
 let events: Notification[];

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { backupJob, diskChain } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, SNAPSHOT_ENGINE } from '../support/agent-process.js';
 import {
   agentCommand,
   domainState,
@@ -24,6 +24,7 @@ const FREEZE_TIMEOUT_S = 3;
 /** Long enough for both failing backups to run inside one agent hang. */
 const AGENT_HANG_S = 30;
 const agent = new AgentProcess('fault-hang', '/var/lib/virt-dr-test/fault-hang', {
+  ...SNAPSHOT_ENGINE,
   VIRT_DR_BACKUP_FREEZE_TIMEOUT_S: String(FREEZE_TIMEOUT_S),
   VIRT_DR_BACKUP_THAW_TIMEOUT_S: '5',
 });

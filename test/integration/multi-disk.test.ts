@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { backupPoint, diskChain } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, SNAPSHOT_ENGINE } from '../support/agent-process.js';
 import { guestExecOk, run, type TestGuest } from '../support/guest.js';
 
 /**
@@ -13,7 +13,7 @@ import { guestExecOk, run, type TestGuest } from '../support/guest.js';
  * and a disk left out with exclude_disks neither breaks the chain nor grows its own.
  */
 const GUEST = 'vdr-multidisk';
-const agent = new AgentProcess('multidisk', '/var/lib/virt-dr-test/multidisk');
+const agent = new AgentProcess('multidisk', '/var/lib/virt-dr-test/multidisk', SNAPSHOT_ENGINE);
 let guest: TestGuest;
 let client: RpcClient;
 

@@ -11,6 +11,12 @@ export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.cjs');
 export const CLI_BIN = path.join(ROOT, 'bin/virt-dr.js');
 
 /**
+ * The environment that pins an agent to the snapshot engine: the files whose assertions
+ * are about its overlays and merges (auto would pick the checkpoint engine for qcow2).
+ */
+export const SNAPSHOT_ENGINE: Readonly<Record<string, string>> = { VIRT_DR_BACKUP_ENGINE: 'snapshot' };
+
+/**
  * Runs the real, built agent (bin/virt-dr-agent.cjs) as a child process with its own
  * topic, host name, repository and state, so test files never see each other's traffic.
  * Its log goes to `<workDir>/agent.log` for post-mortems.

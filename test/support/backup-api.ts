@@ -17,6 +17,8 @@ export interface JobView {
 export interface PointView {
   backup_id: string;
   mode: string;
+  engine: string;
+  reason: string | null;
   parent: string | null;
   quiesce: string;
   freeze_ms: number;

@@ -200,6 +200,8 @@ export interface CreateTestGuestOptions {
   extraCmdline?: string[];
   /** Pre-built assets (otherwise buildGuestAssets() is called). */
   assets?: GuestAssets;
+  /** Give the domain Nova's instance metadata, as a Nova compute host defines it. */
+  nova?: boolean;
 }
 
 export interface TestGuest {
@@ -255,13 +257,30 @@ export interface DomainXmlOptions {
   withAgent: boolean;
   memoryMiB: number;
   cmdline: string;
+  /** Nova (like any owner that redefines a domain) keeps its UUID across every define. */
+  uuid: string;
+  nova?: boolean;
 }
+
+/** The metadata Nova writes into every instance's XML (nova/virt/libvirt/config.py, trimmed). */
+export const NOVA_METADATA_XML = `  <metadata>
+    <nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>
+      <nova:package version='27.1.0'/>
+      <nova:name>virt-dr-test</nova:name>
+      <nova:owner>
+        <nova:user uuid='5f1c2a3b4d5e4f60a1b2c3d4e5f60718'>tester</nova:user>
+        <nova:project uuid='0a1b2c3d4e5f40718293a4b5c6d7e8f9'>virt-dr</nova:project>
+      </nova:owner>
+    </nova:instance>
+  </metadata>
+`;
 
 export function buildDomainXml(o: DomainXmlOptions): string {
   const e = xmlEscape;
   return `<domain type='qemu'>
   <name>${e(o.name)}</name>
-  <memory unit='MiB'>${o.memoryMiB}</memory>
+  <uuid>${e(o.uuid)}</uuid>
+${o.nova ? NOVA_METADATA_XML : ''}  <memory unit='MiB'>${o.memoryMiB}</memory>
   <currentMemory unit='MiB'>${o.memoryMiB}</currentMemory>
   <vcpu placement='static'>1</vcpu>
   <os>
@@ -339,6 +358,8 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
     withAgent,
     memoryMiB: opts.memoryMiB ?? 256,
     cmdline,
+    uuid: randomUUID(),
+    nova: opts.nova ?? false,
   });
   const xmlPath = path.join(workDir, 'domain.xml');
   await fs.writeFile(xmlPath, xml);
@@ -363,6 +384,20 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
     xml,
     destroy: () => destroyTestGuest(opts.name, { workDir }),
   };
+}
+
+/**
+ * Restarts a domain the way Nova does on every hard reboot and stop/start: destroy, a
+ * plain undefine (Nova never passes the checkpoint or snapshot metadata flags), define
+ * from Nova's own XML (the disk at the path Nova created), start.
+ */
+export async function novaStyleRestart(guest: Pick<TestGuest, 'name' | 'workDir' | 'xml'>): Promise<void> {
+  await virsh(['destroy', guest.name]);
+  await virsh(['undefine', guest.name]);
+  const xmlPath = path.join(guest.workDir, 'domain.xml');
+  await fs.writeFile(xmlPath, guest.xml);
+  await virsh(['define', xmlPath]);
+  await virsh(['start', guest.name], { timeoutMs: 120_000 });
 }
 
 export async function domainExists(name: string): Promise<boolean> {

@@ -16,6 +16,7 @@ const chains = { save: async () => undefined } as unknown as ChainRecordStore;
 
 function checkpoint(overrides: Partial<BackupCheckpoint>): BackupCheckpoint {
   return {
+    engine: 'snapshot',
     phase: 'copying',
     domain_uuid: UUID,
     backup_id: '20261124T000000000Z-abcdef',
@@ -43,6 +44,7 @@ describe('backup recovery after a crash', () => {
         bandwidthBytesPerSecond: 0,
         thawGuard: { watch: (uuid) => void watched.push(uuid) },
       },
+      defaultEngine: 'auto',
     });
     const job = { job_id: 'j', domain_uuid: UUID, checkpoint: cp } as unknown as JobRecord;
     return { run: () => operation.recover(job, log), calls, watched };

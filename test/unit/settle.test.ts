@@ -58,6 +58,7 @@ function setup() {
   const repo = new FileRepository(join(root, 'repo'));
   const chains = new ChainRecordStore(join(root, 'chains'));
   const checkpoint: BackupCheckpoint = {
+    engine: 'snapshot',
     phase: 'copying',
     domain_uuid: UUID,
     backup_id: NEW,

@@ -1,0 +1,80 @@
+import type { Logger } from 'pino';
+import type { DomainDisk } from '../libvirt/domain-xml.js';
+import type { HypervisorDomain } from '../libvirt/hypervisor.js';
+import type { FileRepository } from '../repo/file-repository.js';
+import type { EngineName, Manifest } from '../repo/point.js';
+import type { OperationContext } from './operation-context.js';
+import type { QuiesceSettings } from './quiesce.js';
+import type { BackupRequest } from './request.js';
+import type { BackupDisk } from './select-disks.js';
+
+export type { EngineName };
+
+export interface BackupSettings extends QuiesceSettings {
+  bandwidthBytesPerSecond: number;
+}
+
+/** What either engine gets for one backup, after the shared preflight. */
+export interface EngineInput {
+  request: BackupRequest;
+  domain: HypervisorDomain;
+  /** The live XML the preflight read; it goes into the manifest. */
+  domainXml: string;
+  /** Every disk of the domain, and the ones this backup takes. */
+  allDisks: DomainDisk[];
+  disks: BackupDisk[];
+  /** The newest valid point of the domain in the repository. */
+  latest: Manifest | null;
+  backupId: string;
+  now: () => Date;
+}
+
+/** What an engine's recovery gets: the domain (null when it is gone) and a deadline. */
+export interface RecoveryInput {
+  domain: HypervisorDomain | null;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/**
+ * A way of taking a consistent backup point. Both engines write the same repository
+ * format (a full, then qcow2 overlays relinked onto the parent point's file) and the same
+ * manifest, so the job, the repository and the notifications do not care which one ran.
+ *
+ * - `run` takes one backup and publishes its point; before it returns or throws, the
+ *   domain and the repository are in the one consistent state its journal record implies.
+ * - `recover` does the same from the journal record a crash left.
+ */
+export interface BackupEngine<Record extends EngineJournalRecord = EngineJournalRecord> {
+  readonly name: EngineName;
+  run(input: EngineInput, ctx: OperationContext<Record>): Promise<Manifest>;
+  recover(record: Record, input: RecoveryInput): Promise<{ pointPublished: boolean }>;
+}
+
+/** The fields every engine's journal record has: which engine, which point, how the guest was stopped. */
+export interface EngineJournalRecord {
+  engine: EngineName;
+  domain_uuid: string;
+  backup_id: string;
+  /** How the guest was stopped, so recovery thaws or resumes it. */
+  stopped_by: 'agent' | 'suspend' | null;
+  /**
+   * A guest-agent freeze was asked for, even when the guest was then paused instead
+   * (quiesce=auto fell back to suspend and `stopped_by` says 'suspend'). A freeze that
+   * timed out may still land in the guest later, and the thaw guard that would undo it
+   * lives only in the process that asked; so crash recovery hands the domain to its own
+   * thaw guard whenever this is set.
+   */
+  freeze_requested: boolean;
+}
+
+/** Whether a guest-agent freeze was asked for, so the guest may be (or become) frozen. */
+export function freezeMayLinger(record: EngineJournalRecord): boolean {
+  return record.stopped_by === 'agent' || record.freeze_requested;
+}
+
+/** What both engines need besides the domain: the repository and the settings. */
+export interface EngineDeps {
+  repo: FileRepository;
+  settings: BackupSettings;
+}
