@@ -77,6 +77,14 @@ export class ChainMismatch extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * A repository entry the agent does not trust: an unreadable or unknown manifest, a point
+ * filed under another domain, a symlink where a folder or file belongs.
+ */
+export class InvalidRepositoryEntry extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** A copied file did not read back with the checksum it was written with. */
 export class VerificationFailed extends VirtDrError {
   readonly retryable = true;
