@@ -59,7 +59,9 @@ export class Agent {
     await notifier.start();
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
-    const repo = new FileRepository(config.repo.path);
+    const repo = new FileRepository(config.repo.path, config.host);
+    // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
+    await sweepRepository(repo, log);
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -84,8 +86,6 @@ export class Agent {
     });
     await jobs.start();
     this.stack.push({ name: 'jobs', stop: () => jobs.stop(60_000) });
-    const swept = await repo.removeIncompletePoints();
-    if (swept.length > 0) log.warn({ removed: swept }, 'removed incomplete backup points');
 
     const api = createApi({ host: config.host, version: VERSION, hypervisor, repo, jobs, defaultEngine: config.backup.engine });
     const server = new RpcServer({
@@ -118,6 +118,22 @@ export class Agent {
     this.stack.length = 0;
     this.state = 'stopped';
     this.log.info('agent stopped');
+  }
+}
+
+/**
+ * Removes this host's leftover staging folders and reports what it will not trust. A
+ * repository it cannot even list is logged, not fatal: the agent still answers, and each
+ * backup then fails with its own error.
+ */
+async function sweepRepository(repo: FileRepository, log: Logger): Promise<void> {
+  try {
+    const report = await repo.sweep();
+    if (report.removed.length > 0) log.info({ removed: report.removed }, 'removed this host\'s leftover staging folders');
+    for (const kept of report.kept) log.info(kept, 'left a staging entry alone');
+    for (const point of report.invalid) log.warn(point, 'untrusted backup point: kept, not used');
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'repository sweep failed');
   }
 }
 

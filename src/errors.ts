@@ -103,6 +103,14 @@ export class BackupJobFailed extends VirtDrError {
   readonly retryable = true;
 }
 
+/**
+ * A repository entry the agent does not trust: an unreadable or unknown manifest, a point
+ * filed under another domain, a symlink where a folder or file belongs.
+ */
+export class InvalidRepositoryEntry extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** A copied file did not read back with the checksum it was written with. */
 export class VerificationFailed extends VirtDrError {
   readonly retryable = true;

@@ -101,7 +101,12 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const domain = checkDomainName('list_backups', read.string('domain'));
       read.done();
       const uuid = await domainUuid(deps.hypervisor, domain);
-      return answer({ backups: (await deps.repo.listPoints(uuid)).map(pointOf) });
+      const scan = await deps.repo.scanPoints(uuid);
+      // `invalid` is additive: points kept in the repository that the agent does not trust.
+      return answer({
+        backups: scan.points.map(pointOf),
+        invalid: scan.invalid.map(({ backup_id, reason }) => ({ backup_id, reason })),
+      });
     },
 
     async get_backup(args) {

@@ -1,24 +1,56 @@
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BackupNotFound, InvalidArgument } from '../errors.js';
+import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry } from '../errors.js';
 import { ensureDirectory, fsyncDirectory, writeJsonAtomic } from '../util/atomic-file.js';
-import { isBackupId, isUuid } from '../util/ids.js';
-import { parseManifest, InvalidManifest } from './manifest.js';
+import { isBackupId, isHostName, isUuid } from '../util/ids.js';
+import { entryKind, readRegularFile, UnreadableEntry, wrongKind, type EntryKind } from './no-follow-fs.js';
+import {
+  invalidPoint,
+  MAX_MANIFEST_BYTES,
+  readPoint,
+  sortPoints,
+  type InvalidPoint,
+  type PointReading,
+  type PointScan,
+} from './point-reading.js';
 import type { Manifest } from './point.js';
 
+/** What the start-up sweep did: it removes this host's staging folders, nothing else. */
+export interface SweepReport {
+  removed: string[];
+  /** Points (and domain folders) kept but not trusted. */
+  invalid: InvalidPoint[];
+  /** Staging entries left alone: other hosts', older unnamed ones, symlinks. */
+  kept: { path: string; reason: string }[];
+}
+
 /**
- * The backup repository on a local or mounted file system.
+ * The backup repository on a local or mounted file system, possibly shared by hosts.
  *
- *   <root>/<domain-uuid>/<backup-id>/manifest.json     the point, written last
- *   <root>/<domain-uuid>/<backup-id>/vda.qcow2         an overlay of ../<parent>/vda.qcow2
- *   <root>/<domain-uuid>/.partial-<backup-id>/         a point being written
+ *   <root>/<domain-uuid>/<backup-id>/manifest.json            the point, written last
+ *   <root>/<domain-uuid>/<backup-id>/vda.qcow2                an overlay of ../<parent>/vda.qcow2
+ *   <root>/<domain-uuid>/.partial-<host>-<backup-id>/         a point being written by <host>
  *
  * A point becomes visible in one rename, after its files and manifest are fsynced, so a
- * folder named like a backup id always holds a complete, verified point. Only ids and
- * UUIDs that passed their pattern check ever become path parts.
+ * folder named like a backup id held a complete, verified point when it was published.
+ * What is there now is read without trust: below the root no symlink is followed, a
+ * manifest is read only as a bounded regular file, and a point that is unreadable, of a
+ * newer format, or filed under another domain is reported and skipped, never deleted.
+ * Only ids, UUIDs and the host name that passed their pattern check become path parts.
  */
 export class FileRepository {
-  constructor(readonly root: string) {}
+  private readonly ownStagingPrefix: string;
+
+  constructor(
+    readonly root: string,
+    /** This agent's host name: it names the staging folders this host may remove. */
+    readonly host: string,
+  ) {
+    if (!isHostName(host)) {
+      throw new InvalidArgument(`host name ${JSON.stringify(host)} cannot name staging folders: use letters, digits, '.', '_' and '-'`);
+    }
+    this.ownStagingPrefix = `${STAGING_PREFIX}${host}-`;
+  }
 
   domainDir(domainUuid: string): string {
     if (!isUuid(domainUuid)) throw new InvalidArgument(`not a domain UUID: ${domainUuid}`);
@@ -30,32 +62,40 @@ export class FileRepository {
     return join(this.domainDir(domainUuid), backupId);
   }
 
+  /** This host's staging folder for a point; other hosts' never share its name. */
   partialDir(domainUuid: string, backupId: string): string {
     if (!isBackupId(backupId)) throw new InvalidArgument(`not a backup id: ${backupId}`);
-    return join(this.domainDir(domainUuid), `${PARTIAL_PREFIX}${backupId}`);
+    return join(this.domainDir(domainUuid), `${this.ownStagingPrefix}${backupId}`);
   }
 
-  /** Complete points of a domain, oldest first. */
+  /** The trusted points of a domain, oldest first, and the ones kept but not trusted. */
+  async scanPoints(domainUuid: string): Promise<PointScan> {
+    const listing = await this.listDomainFolder(domainUuid);
+    if ('untrusted' in listing) return { points: [], invalid: [listing.untrusted] };
+    return this.readPoints(domainUuid, listing.names);
+  }
+
+  /** Trusted points of a domain, oldest first. */
   async listPoints(domainUuid: string): Promise<Manifest[]> {
-    const dir = this.domainDir(domainUuid);
-    const names = await readdirOrEmpty(dir);
-    const points: Manifest[] = [];
-    for (const name of names.filter(isBackupId)) {
-      const manifest = await this.readManifest(join(dir, name));
-      if (manifest && manifest.backup_id === name) points.push(manifest);
-    }
-    return points.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.backup_id.localeCompare(b.backup_id));
+    return (await this.scanPoints(domainUuid)).points;
+  }
+
+  /** Points of a domain that are kept but not trusted, each with why (for verify). */
+  async listInvalidPoints(domainUuid: string): Promise<InvalidPoint[]> {
+    return (await this.scanPoints(domainUuid)).invalid;
   }
 
   async getPoint(domainUuid: string, backupId: string): Promise<Manifest> {
     if (!isBackupId(backupId)) throw new InvalidArgument(`backup_id ${JSON.stringify(backupId)} is not a backup id`);
-    const manifest = await this.readManifest(this.pointDir(domainUuid, backupId));
-    if (!manifest) throw new BackupNotFound(`no backup ${backupId} for domain ${domainUuid}`);
-    return manifest;
+    const reading = await this.readTrustedPoint(domainUuid, backupId);
+    if (!reading) throw new BackupNotFound(`no backup ${backupId} for domain ${domainUuid}`);
+    if (!reading.valid) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainUuid} is not trusted: ${reading.reason}`);
+    return reading.manifest;
   }
 
+  /** True only for a published point that reads as trusted. */
   async hasPoint(domainUuid: string, backupId: string): Promise<boolean> {
-    return (await this.readManifest(this.pointDir(domainUuid, backupId))) !== null;
+    return (await this.readTrustedPoint(domainUuid, backupId))?.valid === true;
   }
 
   async latestPoint(domainUuid: string): Promise<Manifest | null> {
@@ -63,11 +103,19 @@ export class FileRepository {
     return points.at(-1) ?? null;
   }
 
-  /** Makes an empty staging folder for a new point, replacing any leftover of the same id. */
+  /**
+   * Makes an empty staging folder for a new point, replacing a leftover folder of the
+   * same id. Refuses a domain folder or staging entry that is anything but a real folder,
+   * so a backup is never written through a symlink.
+   */
   async beginPoint(domainUuid: string, backupId: string): Promise<string> {
+    await this.ensureDomainFolder(domainUuid);
     const staging = this.partialDir(domainUuid, backupId);
-    await rm(staging, { recursive: true, force: true });
-    await ensureDirectory(staging);
+    const found = await this.removeStaging(staging);
+    if (found !== 'missing' && found !== 'directory') {
+      throw new InvalidRepositoryEntry(`staging entry ${this.ownStagingPrefix}${backupId} of domain ${domainUuid} is a ${found}`);
+    }
+    await mkdir(staging, { mode: FOLDER_MODE });
     return staging;
   }
 
@@ -84,60 +132,142 @@ export class FileRepository {
     return final;
   }
 
+  /** Removes this host's staging folder of a point; anything else by that name stays. */
   async discardPartial(domainUuid: string, backupId: string): Promise<void> {
-    await rm(this.partialDir(domainUuid, backupId), { recursive: true, force: true });
+    await this.removeStaging(this.partialDir(domainUuid, backupId));
   }
 
   /**
-   * Start-up sweep: removes staging folders and any point folder without a valid
-   * manifest. Returns what it removed so recovery can report it.
+   * Start-up sweep: removes this host's staging folders, which no job of this host can
+   * still be writing (it runs before the job runner starts). Every point is read, and the
+   * untrusted ones are reported; no point folder, other host's staging folder, or anything
+   * reached through a symlink is touched.
    */
-  async removeIncompletePoints(): Promise<string[]> {
-    const removed: string[] = [];
-    for (const domain of (await readdirOrEmpty(this.root)).filter(isUuid)) {
-      const dir = join(this.root, domain);
-      for (const name of await readdirOrEmpty(dir)) {
-        const path = join(dir, name);
-        const incomplete =
-          name.startsWith(PARTIAL_PREFIX) || (isBackupId(name) && (await this.readManifest(path)) === null);
-        if (incomplete) {
-          await rm(path, { recursive: true, force: true });
-          removed.push(path);
+  async sweep(): Promise<SweepReport> {
+    const report: SweepReport = { removed: [], invalid: [], kept: [] };
+    // Upper-case names are never written (domainDir lower-cases), so they are not ours.
+    for (const domainUuid of (await readdirOrEmpty(this.root)).filter((n) => isUuid(n) && n === n.toLowerCase())) {
+      const listing = await this.listDomainFolder(domainUuid);
+      if ('untrusted' in listing) {
+        report.invalid.push(listing.untrusted);
+        continue;
+      }
+      report.invalid.push(...(await this.readPoints(domainUuid, listing.names)).invalid);
+      for (const name of listing.names.filter((n) => n.startsWith(STAGING_PREFIX))) {
+        const path = join(this.domainDir(domainUuid), name);
+        if (!this.isOwnStaging(name)) {
+          report.kept.push({ path, reason: 'not named by this host: another host may be writing it' });
+          continue;
         }
+        const found = await this.removeStaging(path);
+        if (found === 'directory') report.removed.push(path);
+        else if (found !== 'missing') report.kept.push({ path, reason: `a ${found}, not a folder` });
       }
     }
-    return removed;
+    return report;
   }
 
-  private async readManifest(pointDir: string): Promise<Manifest | null> {
-    let text: string;
+  private isOwnStaging(name: string): boolean {
+    return name.startsWith(this.ownStagingPrefix) && isBackupId(name.slice(this.ownStagingPrefix.length));
+  }
+
+  /** Removes `path` only if it is a real folder; says what it found there. */
+  private async removeStaging(path: string): Promise<EntryKind> {
+    const kind = await entryKind(path);
+    if (kind === 'directory') await rm(path, { recursive: true, force: true });
+    return kind;
+  }
+
+  private async ensureDomainFolder(domainUuid: string): Promise<void> {
+    await ensureDirectory(this.root);
     try {
-      text = await readFile(join(pointDir, MANIFEST), 'utf8');
+      await mkdir(this.domainDir(domainUuid), { mode: FOLDER_MODE });
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const problem = await this.domainFolderProblem(domainUuid);
+    if (problem) throw new InvalidRepositoryEntry(`the repository folder of domain ${domainUuid} is not trusted: ${problem}`);
+  }
+
+  /** Why the domain's folder cannot be used, or null when it is a real folder or absent. */
+  private async domainFolderProblem(domainUuid: string): Promise<string | null> {
+    const dir = this.domainDir(domainUuid);
+    try {
+      const kind = await entryKind(dir);
+      return kind === 'directory' || kind === 'missing' ? null : wrongKind(dir, kind).message;
+    } catch (err) {
+      if (err instanceof UnreadableEntry) return err.message;
       throw err;
     }
+  }
+
+  private async listDomainFolder(domainUuid: string): Promise<{ names: string[] } | { untrusted: InvalidPoint }> {
+    const untrusted = (reason: string) => ({ untrusted: invalidPoint({ domainUuid: domainUuid.toLowerCase(), backupId: null }, reason) });
+    const problem = await this.domainFolderProblem(domainUuid);
+    if (problem) return untrusted(problem);
     try {
-      return parseManifest(text);
+      return { names: await readdirOrEmpty(this.domainDir(domainUuid)) };
     } catch (err) {
-      if (err instanceof InvalidManifest) return null;
+      return untrusted(`the domain folder cannot be listed (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})`);
+    }
+  }
+
+  private async readPoints(domainUuid: string, names: string[]): Promise<PointScan> {
+    const scan: PointScan = { points: [], invalid: [] };
+    for (const backupId of names.filter(isBackupId).sort()) {
+      const reading = await this.readPointFolder(domainUuid, backupId);
+      if (reading?.valid) scan.points.push(reading.manifest);
+      else if (reading) scan.invalid.push(invalidPoint({ domainUuid: domainUuid.toLowerCase(), backupId }, reading.reason));
+    }
+    sortPoints(scan.points);
+    return scan;
+  }
+
+  /** One point, after checking the domain's folder; null when there is no such point. */
+  private async readTrustedPoint(domainUuid: string, backupId: string): Promise<PointReading | null> {
+    const problem = await this.domainFolderProblem(domainUuid);
+    if (problem) return { valid: false, reason: `the domain folder is not trusted: ${problem}` };
+    return this.readPointFolder(domainUuid, backupId);
+  }
+
+  /**
+   * Reads one point folder without following a symlink at any level: the folder, its
+   * manifest and each disk file must be what they claim. Null when the folder is absent.
+   */
+  private async readPointFolder(domainUuid: string, backupId: string): Promise<PointReading | null> {
+    const dir = this.pointDir(domainUuid, backupId);
+    try {
+      const kind = await entryKind(dir);
+      if (kind === 'missing') return null;
+      if (kind !== 'directory') throw wrongKind(dir, kind);
+      const reading = readPoint(await readRegularFile(join(dir, MANIFEST), MAX_MANIFEST_BYTES), { domainUuid, backupId });
+      if (reading.valid) await assertDiskFiles(dir, reading.manifest);
+      return reading;
+    } catch (err) {
+      if (err instanceof UnreadableEntry) return { valid: false, reason: err.message };
       throw err;
     }
   }
 }
 
 const MANIFEST = 'manifest.json';
-const PARTIAL_PREFIX = '.partial-';
+const STAGING_PREFIX = '.partial-';
+const FOLDER_MODE = 0o750;
+
+/** Each disk file of a point must be a regular file in its folder, not a link elsewhere. */
+async function assertDiskFiles(pointDir: string, manifest: Manifest): Promise<void> {
+  for (const disk of manifest.disks) {
+    const file = join(pointDir, disk.file);
+    const kind = await entryKind(file);
+    if (kind !== 'file') throw wrongKind(file, kind);
+  }
+}
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (err) {
-    if (isNotFound(err)) return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }

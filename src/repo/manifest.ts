@@ -12,17 +12,18 @@ export function parseManifest(text: string): Manifest {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new InvalidManifest(`manifest is not JSON: ${(err as Error).message}`);
+    throw new InvalidManifest(`manifest is not JSON: ${shown((err as Error).message)}`);
   }
   if (!isRecord(raw)) throw new InvalidManifest('manifest is not an object');
   const m = raw;
-  if (m.manifest_version !== 1) throw new InvalidManifest('unknown manifest_version');
+  // A newer agent's manifest is kept and reported, never guessed at.
+  if (m.manifest_version !== 1) throw new InvalidManifest(`manifest_version ${shown(m.manifest_version)} is not one this agent reads (1)`);
   const backupId = str(m, 'backup_id');
-  if (!isBackupId(backupId)) throw new InvalidManifest(`bad backup_id ${backupId}`);
+  if (!isBackupId(backupId)) throw new InvalidManifest(`bad backup_id ${shown(backupId)}`);
   const uuid = str(m, 'domain_uuid');
-  if (!isUuid(uuid)) throw new InvalidManifest(`bad domain_uuid ${uuid}`);
+  if (!isUuid(uuid)) throw new InvalidManifest(`bad domain_uuid ${shown(uuid)}`);
   const parent = m.parent === null ? null : str(m, 'parent');
-  if (parent !== null && !isBackupId(parent)) throw new InvalidManifest(`bad parent ${parent}`);
+  if (parent !== null && !isBackupId(parent)) throw new InvalidManifest(`bad parent ${shown(parent)}`);
   if (!Array.isArray(m.disks) || m.disks.length === 0) throw new InvalidManifest('no disks');
   const disks = m.disks.map(parseDisk);
   const mode = oneOf(m, 'mode', ['full', 'incremental'] as const);
@@ -81,7 +82,7 @@ const SAFE_FILE = /^[a-z0-9]+\.(qcow2|raw)$/;
 function parseDisk(value: unknown): PointDisk {
   if (!isRecord(value)) throw new InvalidManifest('disk is not an object');
   const file = str(value, 'file');
-  if (!SAFE_FILE.test(file)) throw new InvalidManifest(`disk file ${file} is not a plain file name`);
+  if (!SAFE_FILE.test(file)) throw new InvalidManifest(`disk file ${shown(file)} is not a plain file name`);
   return {
     target: str(value, 'target'),
     file,
@@ -90,6 +91,12 @@ function parseDisk(value: unknown): PointDisk {
     size: num(value, 'size'),
     sha256: str(value, 'sha256'),
   };
+}
+
+/** A value as a reason shows it: reasons travel in replies, so a planted 16 MiB string may not. */
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -27,3 +27,14 @@ const BACKUP_ID_PATTERN = new RegExp(`^${BACKUP_ID_SOURCE}$`);
 export function isBackupId(value: string): boolean {
   return BACKUP_ID_PATTERN.test(value);
 }
+
+/**
+ * Host names become part of staging folder names on a repository shared by hosts
+ * (`.partial-<host>-<backup-id>`), so only plain host names are accepted: no path
+ * separators, nothing that starts with a dot.
+ */
+const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isHostName(value: string): boolean {
+  return HOST_NAME_PATTERN.test(value);
+}

@@ -55,7 +55,7 @@ function setup() {
   const older = join(images, `vm.virtdr-${PREV}.qcow2`);
   const newer = join(images, `vm.virtdr-${NEW}.qcow2`);
   for (const f of [base, older, newer]) writeFileSync(f, 'x');
-  const repo = new FileRepository(join(root, 'repo'));
+  const repo = new FileRepository(join(root, 'repo'), 'test-host');
   const chains = new ChainRecordStore(join(root, 'chains'));
   const checkpoint: BackupCheckpoint = {
     engine: 'snapshot',
@@ -89,6 +89,13 @@ function publishedManifest() {
   };
 }
 
+/** Point NEW as a backup publishes it: its disk file, and its manifest. */
+function publishPoint(repo: FileRepository): void {
+  mkdirSync(repo.pointDir(UUID, NEW), { recursive: true });
+  writeFileSync(join(repo.pointDir(UUID, NEW), 'vda.qcow2'), 'x');
+  writeFileSync(join(repo.pointDir(UUID, NEW), 'manifest.json'), JSON.stringify(publishedManifest()));
+}
+
 describe('settleBackup', () => {
   it('undoes the snapshot when the point was never published: the chain is what the last backup left', async () => {
     const { repo, chains, checkpoint, base, older, newer } = setup();
@@ -106,8 +113,7 @@ describe('settleBackup', () => {
 
   it('finishes a published point: merges the frozen overlay, deletes it and records the new chain', async () => {
     const { repo, chains, checkpoint, base, older, newer } = setup();
-    mkdirSync(repo.pointDir(UUID, NEW), { recursive: true });
-    writeFileSync(join(repo.pointDir(UUID, NEW), 'manifest.json'), JSON.stringify(publishedManifest()));
+    publishPoint(repo);
     const { domain, calls, layers } = chainDomain([newer, older, base]);
     const { pointPublished } = await settleBackup(checkpoint, { domain, repo, chains, log, signal: AbortSignal.timeout(5000) });
     expect(pointPublished).toBe(true);
@@ -121,8 +127,7 @@ describe('settleBackup', () => {
     const { repo, chains, checkpoint, base, older, newer } = setup();
     const vdb = { overlay: '/images/data.virtdr-20261123T000000000Z-cccccc.qcow2', base: '/images/data.qcow2' };
     await chains.save({ domain_uuid: UUID, last_backup_id: PREV, disks: { vda: { overlay: older, base }, vdb } });
-    mkdirSync(repo.pointDir(UUID, NEW), { recursive: true });
-    writeFileSync(join(repo.pointDir(UUID, NEW), 'manifest.json'), JSON.stringify(publishedManifest()));
+    publishPoint(repo);
     const { domain } = chainDomain([newer, older, base]);
     await settleBackup(checkpoint, { domain, repo, chains, log, signal: AbortSignal.timeout(5000) });
     expect((await chains.load(UUID))?.disks).toEqual({ vda: { overlay: newer, base }, vdb });
