@@ -9,7 +9,7 @@ set -euo pipefail
 log() { printf 'prepare-host: %s\n' "$*" >&2; }
 [[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
 
-packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates)
+packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates acl)
 for flag in "$@"; do
   case $flag in
     --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod) ;;

@@ -129,7 +129,14 @@ class LibvirtDomain implements HypervisorDomain {
   }
 
   async backupJob(): Promise<BackupJobProgress | null> {
-    const stats = await translated(`job stats of ${this.name}`, () => jobStats(this.domain));
+    let stats;
+    try {
+      stats = await jobStats(this.domain);
+    } catch (err) {
+      // Asked while libvirt still sets the job up, libvirt 9.0 answers this: a job exists.
+      if (isLibvirtError(err) && /backup job data missing/i.test(err.libvirtMessage)) return { bytesTotal: 0, bytesDone: 0 };
+      throw translateLibvirtError(err, `job stats of ${this.name}`);
+    }
     if (stats.kind !== 'bounded' && stats.kind !== 'unbounded') return null;
     return { bytesTotal: numberField(stats.fields.disk_total), bytesDone: numberField(stats.fields.disk_processed) };
   }

@@ -63,6 +63,8 @@ export class AgentProcess {
   }
 
   async start(env: Record<string, string> = {}): Promise<void> {
+    // A second child would orphan the first, which then answers on the same queues.
+    if (this.running) throw new Error(`agent ${this.name} is already running`);
     const log = createWriteStream(this.logPath, { flags: 'a' });
     const child = spawn(process.execPath, [AGENT_BIN], {
       cwd: ROOT,
