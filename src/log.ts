@@ -49,13 +49,33 @@ export function jobLogger(
   });
 }
 
-/** `amqp://user:secret@host/` becomes `amqp://user:***@host/`, for messages that name a URL. */
+const SCHEME_AND_REST = /^([A-Za-z][A-Za-z0-9+.-]*:)\/\/(.*)$/s;
+const HOST_AND_PORT = /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/;
+
+/**
+ * `amqp://user:secret@host/` becomes `amqp://user:***@host/`, for messages that name a URL.
+ *
+ * Everything before the last `@` may be a password. When the URL does not parse, or parses
+ * into something other than what its last `@` says (a password with `/`, `?` or `#` ends
+ * the authority early: `amqp://u:1234/5@host` reads as port 1234), only the scheme and the
+ * host after the last `@` are shown, or the scheme alone.
+ */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+  const m = SCHEME_AND_REST.exec(url);
+  if (!m) return '(a URL that does not parse)';
+  const scheme = m[1]!;
+  const rest = m[2]!;
+  const at = rest.lastIndexOf('@');
+  const userinfo = at < 0 ? '' : rest.slice(0, at);
+  if (!/[/?#]/.test(userinfo)) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.password) parsed.password = '***';
+      return parsed.toString();
+    } catch {
+      /* shown by its scheme and host below */
+    }
   }
+  const host = at < 0 ? '' : (rest.slice(at + 1).split(/[/?#]/)[0] ?? '');
+  return HOST_AND_PORT.test(host) ? `${scheme}//***@${host}` : `${scheme}//***`;
 }

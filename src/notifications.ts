@@ -3,9 +3,12 @@ import type { Notifier } from './bus/index.js';
 import type { RpcRequest } from './bus/index.js';
 import type { VirtDrError } from './errors.js';
 import { publicJob, type JobAction } from './jobs/job.js';
+import { clip } from './util/clip.js';
 import type { JobEvents } from './jobs/job-runner.js';
 
 const JOB_METHODS: ReadonlySet<string> = new Set<JobAction>(['backup']);
+/** libvirt's own limit on a domain name. */
+const DOMAIN_CHARS = 255;
 
 /**
  * Turns job lifecycle events into oslo notifications:
@@ -36,13 +39,14 @@ export function jobNotifications(notifier: Notifier, log: Logger): JobEvents {
  */
 export function rejectionNotifier(notifier: Notifier, log: Logger) {
   return async (request: RpcRequest | null, error: VirtDrError, salvaged: Record<string, unknown> = {}): Promise<void> => {
-    log.warn({ method: request?.method ?? null, request_id: request?.requestId ?? null, err: error.message, class: error.name }, 'request refused');
+    log.warn({ method: request?.method ?? null, request_id: request?.requestId ?? null, err: clip(error.message), class: error.name }, 'request refused');
     const isJobMethod = request !== null && JOB_METHODS.has(request.method);
     if (request !== null && request.isCall && !isJobMethod) return;
     const eventType = isJobMethod ? `virt_dr.${request.method}.error` : 'virt_dr.request.error';
     const payload = {
       method: request?.method ?? null,
-      domain: typeof request?.args.domain === 'string' ? request.args.domain : null,
+      // The domain as the request named it, which may be what was refused: clipped.
+      domain: typeof request?.args.domain === 'string' ? clip(request.args.domain, DOMAIN_CHARS) : null,
       error: error.toJSON(),
     };
     await notifier

@@ -1,4 +1,16 @@
 import { InvalidArgument } from '../errors.js';
+import { quote } from '../util/clip.js';
+
+/**
+ * Bounds on argument values (the bus bounds the message as a whole). Domain names are at
+ * most 255 characters and ids far shorter; a domain has at most a few dozen disks.
+ */
+export const ARG_LIMITS = {
+  stringChars: 1024,
+  listItems: 256,
+  /** How many unexpected argument names a refusal lists (each quoted, clipped). */
+  namesListed: 5,
+} as const;
 
 /**
  * Readers for RPC keyword arguments. Each request's args are parsed once, at the edge,
@@ -17,7 +29,7 @@ export class ArgReader {
     const value = this.take(name);
     if (value === undefined || value === null) throw this.error(name, 'is required');
     if (typeof value !== 'string' || value.length === 0) throw this.error(name, 'must be a non-empty string');
-    return value;
+    return this.bounded(name, value);
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
@@ -46,15 +58,27 @@ export class ArgReader {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
       throw this.error(name, 'must be a list of strings');
     }
-    return value as string[];
+    if (value.length > ARG_LIMITS.listItems) {
+      throw this.error(name, `has ${value.length} items; the limit is ${ARG_LIMITS.listItems}`);
+    }
+    return value.map((item: string) => this.bounded(`${name} item`, item));
   }
 
   /** Call last: refuses arguments the method does not take, so typos do not pass silently. */
   done(): void {
     const unknown = Object.keys(this.args).filter((k) => !this.seen.has(k));
     if (unknown.length > 0) {
-      throw new InvalidArgument(`${this.method}() got unexpected argument(s): ${unknown.join(', ')}`);
+      const listed = unknown.slice(0, ARG_LIMITS.namesListed).map((k) => quote(k));
+      const more = unknown.length > listed.length ? ` and ${unknown.length - listed.length} more` : '';
+      throw new InvalidArgument(`${this.method}() got unexpected argument(s): ${listed.join(', ')}${more}`);
     }
+  }
+
+  private bounded(name: string, value: string): string {
+    if (value.length > ARG_LIMITS.stringChars) {
+      throw this.error(name, `is ${value.length} characters long; the limit is ${ARG_LIMITS.stringChars}`);
+    }
+    return value;
   }
 
   private take(name: string): unknown {
@@ -76,7 +100,7 @@ const DOMAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+:-]{0,254}$/;
  */
 export function checkDomainName(method: string, value: string): string {
   if (!DOMAIN_NAME.test(value) || value.includes('..')) {
-    throw new InvalidArgument(`${method}(): argument domain ${JSON.stringify(value.slice(0, 80))} is not a valid domain name or UUID`);
+    throw new InvalidArgument(`${method}(): argument domain ${quote(value)} is not a valid domain name or UUID`);
   }
   return value;
 }

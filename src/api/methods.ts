@@ -1,4 +1,4 @@
-import { sanitizeContext } from '../bus/envelope.js';
+import { sanitizeContext } from '../bus/context.js';
 import { preflightBackup } from '../backup/preflight.js';
 import { DomainNotFound, InvalidArgument, NoSuchMethod } from '../errors.js';
 import type { BackupRequest, EngineChoice } from '../backup/request.js';
@@ -7,6 +7,7 @@ import type { JobRunner } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import { pointOf } from '../repo/point.js';
+import { quote } from '../util/clip.js';
 import { isBackupId, isUuid } from '../util/ids.js';
 import { ArgReader, checkDomainName } from './args.js';
 
@@ -114,7 +115,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const domain = checkDomainName('get_backup', read.string('domain'));
       const backupId = read.string('backup_id');
       read.done();
-      if (!isBackupId(backupId)) throw new InvalidArgument(`get_backup(): backup_id ${JSON.stringify(backupId)} is not a backup id`);
+      if (!isBackupId(backupId)) throw new InvalidArgument(`get_backup(): backup_id ${quote(backupId)} is not a backup id`);
       const uuid = await domainUuid(deps.hypervisor, domain);
       return answer(pointOf(await deps.repo.getPoint(uuid, backupId)));
     },
@@ -123,7 +124,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const read = new ArgReader('get_job', args);
       const jobId = read.string('job_id');
       read.done();
-      if (!isUuid(jobId)) throw new InvalidArgument(`get_job(): job_id ${JSON.stringify(jobId)} is not a job id`);
+      if (!isUuid(jobId)) throw new InvalidArgument(`get_job(): job_id ${quote(jobId)} is not a job id`);
       return answer(publicJob(deps.jobs.get(jobId)));
     },
 

@@ -4,11 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MalformedMessage, NoSuchMethod, VirtDrError } from '../errors.js';
+import { clip, quote } from '../util/clip.js';
+import { CONTEXT_PREFIX, boundedContext, extractContext, requestIdOf, sanitizeContext } from './context.js';
+import { REPLY_QUEUE_PATTERN, REQUEST_LIMITS, checkJsonNesting, checkLength, checkMessageSize } from './limits.js';
 
 export const ENVELOPE_VERSION = '2.0';
 const VERSION_KEY = 'oslo.version';
 const MESSAGE_KEY = 'oslo.message';
-const CONTEXT_PREFIX = '_context_';
 
 /** A request after one parse of the AMQP body. */
 export interface RpcRequest {
@@ -36,12 +38,14 @@ function isPlainObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseJsonObject(text: string, what: string): JsonObject {
+/** `maxDepth`: refuse deeper nesting before parsing (requests); replies and notifications are ours. */
+function parseJsonObject(text: string, what: string, maxDepth: number | null): JsonObject {
+  if (maxDepth !== null) checkJsonNesting(text, maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new MalformedMessage(`${what} is not JSON: ${(err as Error).message}`);
+    throw new MalformedMessage(`${what} is not JSON: ${clip((err as Error).message)}`);
   }
   if (!isPlainObject(value)) {
     throw new MalformedMessage(`${what} is not a JSON object (got ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`);
@@ -53,17 +57,17 @@ function parseJsonObject(text: string, what: string): JsonObject {
  * Body -> inner dict: unwraps `{"oslo.version", "oslo.message"}` or accepts a bare dict
  * (oslo's deserialize_msg). Throws MalformedMessage.
  */
-export function unwrapEnvelope(body: Buffer | string): JsonObject {
+export function unwrapEnvelope(body: Buffer | string, maxDepth: number | null = null): JsonObject {
   const text = typeof body === 'string' ? body : body.toString('utf8');
-  const outer = parseJsonObject(text, 'message body');
+  const outer = parseJsonObject(text, 'message body', maxDepth);
   if (!(VERSION_KEY in outer) || !(MESSAGE_KEY in outer)) return outer;
   const v = outer[VERSION_KEY];
   if (typeof v !== 'string' || !safeVersionIsCompatible(ENVELOPE_VERSION, v)) {
-    throw new MalformedMessage(`unsupported envelope version ${JSON.stringify(v)}`);
+    throw new MalformedMessage(`unsupported envelope version ${quote(v)}`);
   }
   const inner = outer[MESSAGE_KEY];
   if (typeof inner !== 'string') throw new MalformedMessage('oslo.message is not a string');
-  return parseJsonObject(inner, 'oslo.message');
+  return parseJsonObject(inner, 'oslo.message', maxDepth);
 }
 
 /** Wraps a dict into the 2.0 envelope (oslo's serialize_msg). */
@@ -85,42 +89,57 @@ function optString(inner: JsonObject, key: string): string | null {
   return v;
 }
 
-/** Keys `_context_x` -> `x`. */
-export function extractContext(inner: JsonObject): Record<string, unknown> {
-  const ctx: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(inner)) {
-    if (k.startsWith(CONTEXT_PREFIX) && k.length > CONTEXT_PREFIX.length) ctx[k.slice(CONTEXT_PREFIX.length)] = v;
-  }
-  return ctx;
+function optBoundedString(inner: JsonObject, key: string, limit: number): string | null {
+  const v = optString(inner, key);
+  return v === null ? null : checkLength(key, v, limit);
 }
 
-/** Parses an AMQP body into an RpcRequest; throws MalformedMessage. */
-export function parseRequest(body: Buffer | string): RpcRequest {
-  const inner = unwrapEnvelope(body);
+/** `_reply_q` when it has oslo's shape: a reply is never published to any other queue. */
+function optReplyQueue(inner: JsonObject): string | null {
+  const q = optString(inner, '_reply_q');
+  if (q !== null && !REPLY_QUEUE_PATTERN.test(q)) {
+    throw new MalformedMessage(`_reply_q ${quote(q)} is not an oslo reply queue (reply_ and 32 hex digits); no reply is sent to it`);
+  }
+  return q;
+}
+
+/**
+ * Body -> inner dict of a request: its size is checked before it is decoded, and its
+ * nesting before each parse. Throws MalformedMessage.
+ */
+export function unwrapRequest(body: Buffer | string): JsonObject {
+  checkMessageSize(typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
+  return unwrapEnvelope(body, REQUEST_LIMITS.depth);
+}
+
+/** An unwrapped request dict -> RpcRequest, every field within REQUEST_LIMITS; throws MalformedMessage. */
+function requestOf(inner: JsonObject): RpcRequest {
   const method = inner['method'];
   if (typeof method !== 'string' || method.length === 0) throw new MalformedMessage('method is missing or not a string');
+  checkLength('method', method, REQUEST_LIMITS.nameChars);
   const rawArgs = inner['args'];
   let args: Record<string, unknown>;
   if (rawArgs === undefined || rawArgs === null) args = {};
   else if (isPlainObject(rawArgs)) args = rawArgs;
   else throw new MalformedMessage('args is not an object');
-  const version = optString(inner, 'version') ?? '1.0';
-  const namespace = optString(inner, 'namespace');
-  const uniqueId = optString(inner, '_unique_id');
-  const msgId = optString(inner, '_msg_id');
-  const replyQueue = optString(inner, '_reply_q');
+  const version = optBoundedString(inner, 'version', REQUEST_LIMITS.versionChars) ?? '1.0';
+  const namespace = optBoundedString(inner, 'namespace', REQUEST_LIMITS.nameChars);
+  const uniqueId = optBoundedString(inner, '_unique_id', REQUEST_LIMITS.idChars);
+  const msgId = optBoundedString(inner, '_msg_id', REQUEST_LIMITS.idChars);
+  const replyQueue = optReplyQueue(inner);
   if (msgId !== null && replyQueue === null) throw new MalformedMessage('call (_msg_id) without _reply_q');
   const t = inner['_timeout'];
   const timeoutSeconds = typeof t === 'number' && Number.isFinite(t) && t > 0 ? t : null;
-  const context = extractContext(inner);
+  const context = boundedContext(inner);
   const rid = context['request_id'];
+  if (typeof rid === 'string') checkLength(`${CONTEXT_PREFIX}request_id`, rid, REQUEST_LIMITS.idChars);
   return {
     method,
     args,
     version,
     namespace,
     context,
-    requestId: typeof rid === 'string' ? rid : null,
+    requestId: requestIdOf(context),
     uniqueId,
     msgId,
     replyQueue,
@@ -129,33 +148,52 @@ export function parseRequest(body: Buffer | string): RpcRequest {
   };
 }
 
-/**
- * Best effort for a message parseRequest rejected: if it still names a reply queue and a
- * msg id, the caller can be answered with a failure instead of timing out.
- */
-export function salvageReplyTarget(body: Buffer | string): { msgId: string; replyQueue: string; context: Record<string, unknown> } | null {
-  try {
-    const inner = unwrapEnvelope(body);
-    const msgId = inner['_msg_id'];
-    const replyQueue = inner['_reply_q'];
-    if (typeof msgId === 'string' && typeof replyQueue === 'string' && replyQueue.length > 0) {
-      return { msgId, replyQueue, context: extractContext(inner) };
-    }
-  } catch {
-    /* nothing to salvage */
-  }
-  return null;
+/** Parses an AMQP body into an RpcRequest; throws MalformedMessage. */
+export function parseRequest(body: Buffer | string): RpcRequest {
+  return requestOf(unwrapRequest(body));
+}
+
+/** What can still be used of a message that is not a valid request. */
+export interface Salvaged {
+  /** Its `_context_*` keys, unchecked: sanitizeContext bounds them before they travel. */
+  context: Record<string, unknown>;
+  requestId: string | null;
+  /** When it names a msg id and an oslo reply queue, its caller is answered with the failure. */
+  replyTarget: { msgId: string; replyQueue: string } | null;
+}
+
+export type RequestReading = { ok: true; request: RpcRequest } | { ok: false; error: MalformedMessage; salvaged: Salvaged };
+
+const NOTHING_SALVAGED: Salvaged = { context: {}, requestId: null, replyTarget: null };
+
+function salvage(inner: JsonObject): Salvaged {
+  const context = extractContext(inner);
+  const msgId = inner['_msg_id'];
+  const replyQueue = inner['_reply_q'];
+  const answerable =
+    typeof msgId === 'string' && msgId.length <= REQUEST_LIMITS.idChars && typeof replyQueue === 'string' && REPLY_QUEUE_PATTERN.test(replyQueue);
+  return { context, requestId: requestIdOf(context), replyTarget: answerable ? { msgId, replyQueue } : null };
+}
+
+function asMalformed(err: unknown): MalformedMessage {
+  return err instanceof MalformedMessage ? err : new MalformedMessage(clip(String((err as Error)?.message ?? err)));
 }
 
 /**
- * The `_context_*` keys of a message parseRequest rejected, when its body still unwraps to
- * a dict: a malformed request is then reported under the caller's request_id. Else `{}`.
+ * Parses an AMQP body once: a request, or the reason it is not one together with what
+ * can be salvaged (context, request_id, reply target) to report and answer it.
  */
-export function salvageContext(body: Buffer | string): Record<string, unknown> {
+export function readRequest(body: Buffer | string): RequestReading {
+  let inner: JsonObject;
   try {
-    return extractContext(unwrapEnvelope(body));
-  } catch {
-    return {};
+    inner = unwrapRequest(body);
+  } catch (err) {
+    return { ok: false, error: asMalformed(err), salvaged: NOTHING_SALVAGED };
+  }
+  try {
+    return { ok: true, request: requestOf(inner) };
+  } catch (err) {
+    return { ok: false, error: asMalformed(err), salvaged: salvage(inner) };
   }
 }
 
@@ -202,16 +240,19 @@ export const DISPATCHER_MODULE = 'oslo_messaging.rpc.dispatcher';
 /**
  * Our error -> oslo's serialize_remote_exception dict. NoSuchMethod is reported with oslo's
  * module and args [method] so a client that allows that module rebuilds the real exception.
+ * `tb` is one line, like the last line of a Python traceback: the agent's stack (and the
+ * install paths in it) stays in its own log.
  */
 export function failureOf(err: VirtDrError, method: string | null = null): OsloFailure {
   const isNoSuchMethod = err instanceof NoSuchMethod || err.name === 'NoSuchMethod';
-  const tb = (err.stack ?? `${err.name}: ${err.message}`).split('\n').map((l) => `${l}\n`);
+  const module = isNoSuchMethod ? DISPATCHER_MODULE : ERRORS_MODULE;
+  const message = clip(err.message);
   return {
     class: err.name,
-    module: isNoSuchMethod ? DISPATCHER_MODULE : ERRORS_MODULE,
-    message: err.message,
-    tb,
-    args: isNoSuchMethod && method !== null ? [method] : [err.message],
+    module,
+    message,
+    tb: [`${module}.${err.name}: ${message}\n`],
+    args: isNoSuchMethod && method !== null ? [method] : [message],
     kwargs: {},
   };
 }
@@ -239,19 +280,6 @@ export function osloTimestamp(d: Date = new Date()): string {
     `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ` +
     `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}000`
   );
-}
-
-const SECRET_KEY = /token|password|secret/i;
-
-/** Context keys safe to put on the notification bus (no token, password, secret). */
-export function sanitizeContext(context: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k0, v] of Object.entries(context)) {
-    const k = k0.startsWith(CONTEXT_PREFIX) ? k0.slice(CONTEXT_PREFIX.length) : k0;
-    if (SECRET_KEY.test(k)) continue;
-    out[k] = v;
-  }
-  return out;
 }
 
 export type Priority = 'INFO' | 'WARN' | 'ERROR' | 'DEBUG';

@@ -13,18 +13,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message } from 'amqplib';
 import type { Logger } from 'pino';
-import { MalformedMessage, UnsupportedVersion, VirtDrError, asVirtDrError } from '../errors.js';
+import { InternalError, UnsupportedVersion, VirtDrError, asVirtDrError } from '../errors.js';
+import { clip } from '../util/clip.js';
 import type { BusConnection } from './connection.js';
-import {
-  type RpcRequest,
-  encodeEnvelope,
-  failureOf,
-  parseRequest,
-  replyMessage,
-  safeVersionIsCompatible,
-  salvageContext,
-  salvageReplyTarget,
-} from './envelope.js';
+import { type RpcRequest, encodeEnvelope, failureOf, readRequest, replyMessage, safeVersionIsCompatible } from './envelope.js';
+import { heartbeatIntervalMs } from './limits.js';
 import {
   type BusOptions,
   controlExchange,
@@ -184,7 +177,7 @@ export class RpcServer {
       return;
     }
     this.handle(ch, msg).catch((err: unknown) => {
-      this.log.error({ err: (err as Error)?.message }, 'unexpected error handling RPC message');
+      this.log.error({ err: clip(String((err as Error)?.message ?? err)) }, 'unexpected error handling RPC message');
     });
   }
 
@@ -214,29 +207,26 @@ export class RpcServer {
   }
 
   private async handle(ch: Channel, msg: ConsumeMessage): Promise<void> {
-    let request: RpcRequest;
-    try {
-      request = parseRequest(msg.content);
-    } catch (err) {
-      const error = err instanceof VirtDrError ? err : new MalformedMessage(String((err as Error)?.message ?? err));
-      const context = salvageContext(msg.content);
-      const rid = context['request_id'];
+    const reading = readRequest(msg.content);
+    if (!reading.ok) {
+      const { error, salvaged } = reading;
       this.log.warn(
         {
           reason: error.message,
           queue: msg.fields.routingKey,
           bytes: msg.content.length,
           redelivered: msg.fields.redelivered,
-          request_id: typeof rid === 'string' ? rid : null,
+          request_id: salvaged.requestId,
         },
         'malformed RPC message dropped',
       );
       this.ack(ch, msg);
-      const target = salvageReplyTarget(msg.content);
+      const target = salvaged.replyTarget;
       if (target) await this.sendReply(target.replyQueue, target.msgId, { failure: failureOf(error) });
-      await this.callHook(null, error, context);
+      await this.callHook(null, error, salvaged.context);
       return;
     }
+    const request = reading.request;
 
     const logFields = {
       method: request.method,
@@ -274,7 +264,7 @@ export class RpcServer {
         accepted = await acceptPhase;
       } catch (err) {
         const error = asVirtDrError(err);
-        this.log.warn({ ...logFields, error: error.name, reason: error.message }, 'RPC request refused');
+        this.log.warn({ ...logFields, ...errorFields(error) }, 'RPC request refused');
         await this.reject(ch, msg, request, error);
         return;
       } finally {
@@ -287,7 +277,7 @@ export class RpcServer {
         result = await accepted?.result;
       } catch (err) {
         const error = asVirtDrError(err);
-        this.log.warn({ ...logFields, error: error.name, reason: error.message }, 'RPC request failed');
+        this.log.warn({ ...logFields, ...errorFields(error) }, 'RPC request failed');
         await this.reject(ch, null, request, error);
         return;
       }
@@ -299,11 +289,14 @@ export class RpcServer {
     }
   }
 
-  /** ending:false every _timeout/2 s, only when _timeout is a number (else the client crashes). */
+  /**
+   * ending:false about every _timeout/2 s (clamped, see heartbeatIntervalMs), only when
+   * _timeout is a number (else the client crashes).
+   */
   private startHeartbeat(request: RpcRequest): () => void {
     if (!request.isCall || request.timeoutSeconds === null || !request.msgId || !request.replyQueue) return () => {};
     const { msgId, replyQueue } = request;
-    const every = Math.max(100, (request.timeoutSeconds * 1000) / 2);
+    const every = heartbeatIntervalMs(request.timeoutSeconds);
     const timer = setInterval(() => {
       const ch = this.pubChannel;
       if (!ch) return;
@@ -324,7 +317,11 @@ export class RpcServer {
     return { mandatory: true, contentType: 'application/json', contentEncoding: 'utf-8' } as const;
   }
 
-  /** Publishes one ending reply; retries across reconnects for up to replyRetryMs. */
+  /**
+   * Publishes one ending reply; retries across reconnects for up to replyRetryMs. Only the
+   * broker's side is retried (no channel, a closed channel, a nack): a reply that cannot
+   * be encoded fails at once, since sending it again cannot help.
+   */
   private async sendReply(
     replyQueue: string,
     msgId: string,
@@ -336,6 +333,7 @@ export class RpcServer {
     } catch (err) {
       // A result that does not serialize (cycle, BigInt) becomes a failure, not silence.
       const error = asVirtDrError(err);
+      this.log.error({ msg_id: msgId, ...errorFields(error) }, 'result not serializable; replying with a failure');
       content = encodeEnvelope(replyMessage({ msgId, ending: true, failure: failureOf(error) }));
     }
     const deadline = Date.now() + (this.opts.replyRetryMs ?? 60_000);
@@ -347,20 +345,42 @@ export class RpcServer {
           try {
             ch.publish('', replyQueue, content, this.replyProps(), (err: unknown) => (err ? reject(err) : resolve()));
           } catch (err) {
-            reject(err);
+            reject(isChannelClosed(err) ? err : new UnsendableReply(err));
           }
         });
         return;
       } catch (err) {
         const left = deadline - Date.now();
-        if (left <= 0 || (!this.running && !this.pubChannel)) {
-          this.log.error({ msg_id: msgId, reply_q: replyQueue, err: (err as Error)?.message }, 'reply lost');
+        if (err instanceof UnsendableReply || left <= 0 || (!this.running && !this.pubChannel)) {
+          this.log.error({ msg_id: msgId, reply_q: replyQueue, err: clip(String((err as Error)?.message)) }, 'reply lost');
           return;
         }
-        this.log.warn({ msg_id: msgId, attempt, err: (err as Error)?.message }, 'reply not sent; retrying');
+        this.log.warn({ msg_id: msgId, attempt, err: clip(String((err as Error)?.message)) }, 'reply not sent; retrying');
         await this.opts.connection.waitConnected(left).catch(() => {});
         await sleep(Math.min(200 * attempt, 2000));
       }
     }
   }
+}
+
+/** amqplib throws IllegalOperationError from publish once the channel is closed. */
+function isChannelClosed(err: unknown): boolean {
+  return (err as Error | undefined)?.name === 'IllegalOperationError';
+}
+
+/** amqplib refused to encode a reply (a field it cannot write): not a broker problem. */
+class UnsendableReply extends Error {
+  constructor(cause: unknown) {
+    super(`reply cannot be encoded: ${String((cause as Error)?.message ?? cause)}`, { cause });
+  }
+}
+
+/**
+ * An error for a log line: its class and clipped message, and, for an error nobody
+ * foresaw, its stack: it stays here, failure replies carry one line.
+ */
+function errorFields(error: VirtDrError): Record<string, unknown> {
+  const fields: Record<string, unknown> = { error: error.name, reason: clip(error.message) };
+  if (error instanceof InternalError) fields['stack'] = clip(String((error.cause as Error | undefined)?.stack ?? error.stack));
+  return fields;
 }

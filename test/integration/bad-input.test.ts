@@ -10,13 +10,13 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope, newUniqueId } from '../../src/bus/envelope.js';
 import { RemoteError, RpcClient, type Notification } from '../../src/cli/rpc-client.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
 import { domainState, type TestGuest } from '../support/guest.js';
+import { RawBus } from '../support/raw-bus.js';
 import { RABBIT_URL, cleanupTopology } from '../support/rabbit.js';
 
 const GUEST = 'vdr-badinput';
@@ -35,7 +35,7 @@ let client: RpcClient;
 let watcher: RpcClient;
 /** Every notification on the (shared) test exchange since start; filter by publisher. */
 let events: Notification[];
-let raw: ChannelModel;
+let raw: RawBus;
 
 type Event = Notification & Record<string, unknown>;
 const mine = () => (events as Event[]).filter((e) => e.publisher_id === PUBLISHER);
@@ -54,51 +54,6 @@ async function refused(method: string, args: Record<string, unknown>, cls: strin
   expect(error.remoteClass, `${method}(${JSON.stringify(args)}): ${error.message}`).toBe(cls);
   expect(error.remoteModule).toBe(module);
   return error;
-}
-
-/** Publishes raw bytes on the agent's topic (confirmed by the broker). */
-async function rawPublish(body: Buffer | string): Promise<void> {
-  const ch = await raw.createConfirmChannel();
-  try {
-    await new Promise<void>((resolve, reject) =>
-      ch.publish(agent.exchange, agent.topic, Buffer.isBuffer(body) ? body : Buffer.from(body), { contentType: 'application/json' }, (err: unknown) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-  } finally {
-    await ch.close().catch(() => {});
-  }
-}
-
-/** Publishes a raw body after preparing a private reply queue; `build` gets the queue name. */
-async function rawCall(build: (replyQ: string, msgId: string) => Buffer, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-  const ch = await raw.createChannel();
-  const replyQ = `reply_${randomUUID().replace(/-/g, '')}`;
-  const msgId = randomUUID().replace(/-/g, '');
-  await ch.assertQueue(replyQ, { exclusive: true, autoDelete: true });
-  try {
-    const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no reply on ${replyQ} within ${timeoutMs} ms`)), timeoutMs);
-      void ch.consume(
-        replyQ,
-        (m) => {
-          if (!m) return;
-          const body = JSON.parse(JSON.parse(m.content.toString())['oslo.message']) as Record<string, unknown>;
-          if (body['ending'] === true) {
-            clearTimeout(t);
-            resolve(body);
-          }
-        },
-        { noAck: true },
-      );
-    });
-    ch.publish(agent.exchange, agent.topic, build(replyQ, msgId), { contentType: 'application/json', contentEncoding: 'utf-8' });
-    const body = await reply;
-    expect(body['_msg_id']).toBe(msgId);
-    return body;
-  } finally {
-    await ch.close().catch(() => {});
-  }
 }
 
 /** Waits for the next `virt_dr.request.error` about a message that could not be parsed. */
@@ -133,7 +88,7 @@ describe('bad input against the real agent', () => {
   beforeAll(async () => {
     await cleanupTopology(NOTIFY_QUEUES, []);
     ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, withAgent: false, dataDiskMiB: 32 }));
-    raw = await amqp.connect(RABBIT_URL);
+    raw = await RawBus.connect(agent.exchange, agent.topic);
     watcher = await RpcClient.connect({ url: RABBIT_URL, exchange: agent.exchange, topic: agent.topic, notificationTopic: NOTIFY_TOPIC });
     const seen: Notification[] = [];
     await watcher.watchNotifications((n) => seen.push(n));
@@ -142,7 +97,7 @@ describe('bad input against the real agent', () => {
 
   afterAll(async () => {
     await watcher?.close();
-    await raw?.close().catch(() => {});
+    await raw?.close();
     await stopGuestAndAgent(agent, GUEST, client);
     await cleanupTopology(NOTIFY_QUEUES, []);
   });
@@ -172,7 +127,7 @@ describe('bad input against the real agent', () => {
     ];
     for (const [what, body] of bodies) {
       const before = malformedCount();
-      await rawPublish(body);
+      await raw.publish(body);
       const ev = await nextMalformedReport(before);
       expect(ev.priority, what).toBe('ERROR');
       expect(errorPayload(ev), what).toMatchObject({ method: null, domain: null, error: { class: 'MalformedMessage' } });
@@ -188,7 +143,7 @@ describe('bad input against the real agent', () => {
     ];
     for (const [what, build] of cases) {
       const before = malformedCount();
-      const reply = await rawCall(build);
+      const reply = (await raw.call(build)).final;
       expect(reply, what).toMatchObject({ result: null, ending: true });
       const failure = JSON.parse(reply['failure'] as string) as Record<string, unknown>;
       expect(failure, what).toMatchObject({ class: 'MalformedMessage', module: ERRORS_MODULE, kwargs: {} });
@@ -243,7 +198,7 @@ describe('bad input against the real agent', () => {
 
   it('refuses an API version it does not implement', async () => {
     for (const version of ['2.0', '1.9', 'banana']) {
-      const reply = await rawCall((q, id) => encodeEnvelope({ method: 'ping', args: {}, version, _msg_id: id, _reply_q: q, _unique_id: newUniqueId() }));
+      const { final: reply } = await raw.call((q, id) => encodeEnvelope({ method: 'ping', args: {}, version, _msg_id: id, _reply_q: q, _unique_id: newUniqueId() }));
       expect(JSON.parse(reply['failure'] as string)).toMatchObject({ class: 'UnsupportedVersion', module: ERRORS_MODULE });
     }
   });
@@ -313,10 +268,7 @@ describe('bad input against the real agent', () => {
     expect(mine().filter((e) => 'job_id' in e.payload)).toEqual([]);
 
     // Nothing queued or unacked on the agent's topic.
-    const ch = await raw.createChannel();
-    const q = await ch.checkQueue(agent.topic);
-    await ch.close();
-    expect(q.messageCount).toBe(0);
+    expect(await raw.messageCount(agent.topic)).toBe(0);
 
     // Repository: at most empty per-domain folders.
     for (const entry of await readdir(agent.repoPath)) {

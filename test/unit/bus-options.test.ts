@@ -93,4 +93,24 @@ describe('bus options -> declare arguments (oslo impl_rabbit parity)', () => {
     expect(redactUrl('amqp://rabbit/')).toBe('amqp://rabbit/');
     expect(redactUrl('not a url://a:b@c')).not.toContain(':b@');
   });
+
+  it.each([
+    // A password with `/`, `?` or `#` ends the authority early: the URL does not parse.
+    ['amqp://guest:pa/ss@rabbit:5672/vh', 'amqp://***@rabbit:5672'],
+    ['amqp://guest:pa?ss@rabbit/', 'amqp://***@rabbit'],
+    ['amqp://guest:pa#ss@rabbit/', 'amqp://***@rabbit'],
+    ['amqp://guest:p/a@s/s@rabbit/', 'amqp://***@rabbit'],
+    ['amqp://guest:pw/x@[::1]:5672/', 'amqp://***@[::1]:5672'],
+    // Parses, but not as written: port 1234 and a path "/5@rabbit/" would show the password.
+    ['amqp://guest:1234/5@rabbit/', 'amqp://***@rabbit'],
+    // No host worth showing after the last @: the scheme alone.
+    ['amqp://guest:pa/ss@bad host!/', 'amqp://***'],
+    ['amqp://guest:secret', 'amqp://***'],
+  ])('shows only the scheme and host of %s, which does not parse as written', (url, shown) => {
+    expect(redactUrl(url)).toBe(shown);
+  });
+
+  it('redacts a password with @ (URL keeps the last @ as the end of the user info)', () => {
+    expect(redactUrl('amqp://guest:p@ss@rabbit/')).toBe('amqp://guest:***@rabbit/');
+  });
 });
