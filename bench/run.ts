@@ -8,6 +8,7 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { EngineName } from '../src/repo/point.js';
 import { VERSION } from '../src/version.js';
 import { AgentProcess } from '../test/support/agent-process.js';
 import { buildGuestAssets, createTestGuest, destroyTestGuest, ensureLibvirtd, virsh, waitForAgent } from '../test/support/guest.js';
@@ -25,6 +26,7 @@ import { runFullBackup } from './suites/full-backup.js';
 import { runIncremental } from './suites/incremental.js';
 
 const WORK_DIR = '/var/lib/libvirt/images/virt-dr-bench';
+const ENGINES: readonly EngineName[] = ['snapshot', 'checkpoint'];
 const RESULTS_DIR = path.join(projectRoot(import.meta.url), 'bench', 'results');
 
 function parsePlan(argv: string[]): BenchPlan {
@@ -47,8 +49,10 @@ async function main(): Promise<void> {
 
   // Production's log level: debug lines would add to the CPU time measured per GiB.
   const agent = new AgentProcess('bench', path.join(WORK_DIR, 'agent'), { VIRT_DR_LOG_LEVEL: 'info' });
-  const incrementalGuestName = `${BENCH_DOMAIN_PREFIX}incremental`;
-  const incrementalGuestDir = path.join(WORK_DIR, 'guests', incrementalGuestName);
+  const guestOf = (engine: EngineName) => {
+    const name = `${BENCH_DOMAIN_PREFIX}incremental-${engine}`;
+    return { name, workDir: path.join(WORK_DIR, 'guests', name) };
+  };
   const results: SuiteResult[] = [];
   try {
     await agent.reset();
@@ -58,17 +62,15 @@ async function main(): Promise<void> {
     const client = await agent.client();
     const ctx: BenchContext = { plan, workDir: WORK_DIR, assets, agent, agentPid, client, progress };
     try {
-      progress(`booting a guest with a ${plan.incrementalDiskMiB} MiB data disk`);
-      const guest = await createTestGuest({
-        name: incrementalGuestName,
-        dataDiskMiB: plan.incrementalDiskMiB,
-        workDir: incrementalGuestDir,
-        assets,
-      });
-      await waitForAgent(guest.name);
-      results.push(await runFreezeWindow(ctx, guest));
-      results.push(await runIncremental(ctx, guest));
-      await destroyTestGuest(guest.name, { workDir: incrementalGuestDir });
+      // One fresh guest per engine, so neither inherits the other's chain.
+      for (const engine of ENGINES) {
+        progress(`booting a guest with a ${plan.incrementalDiskMiB} MiB data disk for the ${engine} engine`);
+        const guest = await createTestGuest({ ...guestOf(engine), dataDiskMiB: plan.incrementalDiskMiB, assets });
+        await waitForAgent(guest.name);
+        results.push(await runFreezeWindow(ctx, guest, engine));
+        results.push(await runIncremental(ctx, guest, engine));
+        await destroyTestGuest(guest.name, { workDir: guest.workDir });
+      }
       results.push(await runBusCost(ctx));
       results.push(await runFullBackup(ctx));
     } finally {
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await agent.stop();
-    await destroyTestGuest(incrementalGuestName, { workDir: incrementalGuestDir }).catch(() => undefined);
+    for (const engine of ENGINES) await destroyTestGuest(guestOf(engine).name, { workDir: guestOf(engine).workDir }).catch(() => undefined);
     if (process.env.VDR_BENCH_KEEP) {
       progress(`kept ${WORK_DIR} (VDR_BENCH_KEEP)`);
     } else {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh Debian 12 machine, as root:
 #   installs what is missing, starts libvirtd and RabbitMQ, builds, starts the agent,
-#   boots a small demo guest, backs it up twice over the bus with the CLI (a full, then
-#   an incremental after the guest wrote 16 MiB) and shows the result.
+#   boots a small demo guest that carries Nova's metadata, backs it up over the bus with
+#   the CLI (a full, then an incremental after the guest wrote 16 MiB), restarts it the
+#   way Nova does, shows that nothing was lost, and backs it up once more.
 #   bash deploy/demo.sh            run the demo (the agent and guest stay up afterwards)
 #   bash deploy/demo.sh --cleanup  stop the demo agent, remove the guest and demo data
 set -euo pipefail
@@ -56,12 +57,18 @@ step "the guest writes 16 MiB, then an incremental backup"
 node dist/deploy/demo-guest.js write "$GUEST"
 node bin/virt-dr.js backup "$GUEST" --wait
 
+step "Nova restarts the domain: destroy, plain undefine, define from its own XML, start"
+node dist/deploy/demo-guest.js restart "$GUEST"
+echo "libvirt checkpoints left on the domain: $(virsh -c qemu:///system checkpoint-list "$GUEST" --name | grep -c . || true)"
+step "the next backup is still an incremental"
+node bin/virt-dr.js backup "$GUEST" --wait
+
 step "the repository"
 node bin/virt-dr.js ls "$GUEST"
 uuid=$(virsh -c qemu:///system domuuid "$GUEST" | tr -d '[:space:]')
 latest=$(ls -1 "$VIRT_DR_REPO_PATH/$uuid" | grep -v '^\.' | sort | tail -n 1)
-qemu-img info --backing-chain "$VIRT_DR_REPO_PATH/$uuid/$latest/vda.qcow2" | grep -E '^(image|backing file|disk size|virtual size)'
-step "the host's disk chain: a base plus one overlay"
-active=$(virsh -c qemu:///system domblklist "$GUEST" | awk '$1 == "vda" {print $2}')
-qemu-img info -U --backing-chain "$active" | grep -E '^(image|backing file):'
+qemu-img info -f qcow2 --backing-chain "$VIRT_DR_REPO_PATH/$uuid/$latest/vda.qcow2" | grep -E '^(image|backing file|disk size|virtual size)'
+step "the host's disk: still the one its owner created, with no checkpoint metadata"
+virsh -c qemu:///system domblklist "$GUEST"
+echo "libvirt checkpoints: $(virsh -c qemu:///system checkpoint-list "$GUEST" --name | grep -c . || true)"
 printf '\nThe agent (log: %s) and the guest keep running. Remove them with: bash deploy/demo.sh --cleanup\n' "$DEMO_DIR/agent.log"

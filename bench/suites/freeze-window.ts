@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { TestGuest } from '../../test/support/guest.js';
 import { virsh } from '../../test/support/guest.js';
 import { backupPoint } from '../../test/support/backup-api.js';
+import type { EngineName } from '../../src/repo/point.js';
 import type { BenchContext } from '../context.js';
 import { LibvirtdAgentLog } from '../libvirtd-agent-log.js';
 import type { Figure, SuiteResult } from '../model.js';
@@ -11,19 +12,21 @@ import { max, median, percentile } from '../stats.js';
 
 const SECTION = '1. Freeze window';
 const VIRSH_TOOL = 'virsh snapshot-create-as --quiesce, blockcommit --shallow --pivot';
-const AGENT_TOOL = 'virt-dr backup';
 
 /**
- * The guest's stall per backup, the agent's against the same two steps run by hand with
- * virsh. The two alternate, so both see the same machine: a shared host drifts over a run.
- * The agent's full goes first; each virsh commit is --shallow, into the agent's overlay,
- * which leaves the agent's chain as it found it (a deeper commit would flatten it).
+ * The guest's stall per backup with one engine, against the same stall of an external
+ * snapshot run by hand with virsh (the baseline of both engines: the checkpoint engine's
+ * freeze covers the start of a backup job instead of a snapshot). The two alternate, so
+ * both see the same machine: a shared host drifts over a run. The agent's full goes
+ * first; each virsh commit is --shallow, into the active layer, which leaves the agent's
+ * chain (or the checkpoint engine's plain disk) as it found it.
  */
-export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Promise<SuiteResult> {
+export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest, engine: EngineName): Promise<SuiteResult> {
   const count = ctx.plan.freezeSamples;
+  const agentTool = `virt-dr backup, ${engine} engine`;
   const log = await LibvirtdAgentLog.start(path.join(ctx.workDir, 'libvirtd-agent.log'));
   try {
-    ctx.progress(`freeze window: ${count} agent backups and ${count} hand-timed virsh cycles, alternating`);
+    ctx.progress(`freeze window, ${engine} engine: ${count} agent backups and ${count} hand-timed virsh cycles, alternating`);
     const agentWindows: number[] = [];
     const virshWindows: number[] = [];
     const agentSeconds: number[] = [];
@@ -37,7 +40,7 @@ export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Prom
       return timed;
     };
     for (let i = 0; i < count; i++) {
-      const { seconds, value: point } = await sampled(agentWindows, () => backupPoint(ctx.client, guest.name));
+      const { seconds, value: point } = await sampled(agentWindows, () => backupPoint(ctx.client, guest.name, { engine }));
       selfReported.push(point.freeze_ms);
       // The first is the full: its time is the copy's, which section 2 measures.
       if (i > 0) agentSeconds.push(seconds);
@@ -47,17 +50,17 @@ export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Prom
 
     for (const [tool, windows] of [
       [VIRSH_TOOL, virshWindows],
-      [AGENT_TOOL, agentWindows],
+      [agentTool, agentWindows],
     ] as const) {
       // Fewer windows than runs means a run fell back to pausing the guest: not comparable.
       if (windows.length !== count) throw new Error(`${tool}: ${windows.length} freeze windows logged for ${count} runs`);
     }
     return {
       figures: [
-        ...statsFigures(count, agentWindows, virshWindows, median(selfReported)),
+        ...statsFigures(engine, count, agentWindows, virshWindows, median(selfReported)),
         {
           section: SECTION,
-          name: `whole cycle on a quiet guest, median of ${agentSeconds.length}`,
+          name: `${engine} engine: whole cycle on a quiet guest, median of ${agentSeconds.length}`,
           value: median(agentSeconds),
           unit: 's',
           baseline: { name: 'the two virsh commands above, wall time', value: median(virshSeconds) },
@@ -66,7 +69,7 @@ export async function runFreezeWindow(ctx: BenchContext, guest: TestGuest): Prom
         },
       ],
       freeze: [
-        { tool: AGENT_TOOL, ms: agentWindows },
+        { tool: agentTool, ms: agentWindows },
         { tool: VIRSH_TOOL, ms: virshWindows },
       ],
     };
@@ -83,11 +86,11 @@ async function virshSnapshotCycle(guest: TestGuest, overlay: string): Promise<vo
   await rm(overlay, { force: true });
 }
 
-function statsFigures(count: number, agent: number[], virsh: number[], agentSelfReportedMedian: number): Figure[] {
+function statsFigures(engine: EngineName, count: number, agent: number[], virsh: number[], agentSelfReportedMedian: number): Figure[] {
   const baselineName = `\`virsh snapshot-create-as --disk-only --quiesce --atomic --no-metadata\`, then \`virsh blockcommit --active --shallow --pivot\``;
   const stat = (name: string, of: (ms: number[]) => number, note?: string): Figure => ({
     section: SECTION,
-    name: `${name} over ${count} backups`,
+    name: `${engine} engine: ${name} over ${count} backups`,
     value: of(agent),
     unit: 'ms',
     baseline: { name: baselineName, value: of(virsh) },

@@ -4,6 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { backupPoint, diskChain, type PointView } from '../../test/support/backup-api.js';
 import { createTestGuest, destroyTestGuest, waitForAgent } from '../../test/support/guest.js';
+import type { EngineName } from '../../src/repo/point.js';
 import { BENCH_DOMAIN_PREFIX, type BenchContext } from '../context.js';
 import { durableConvert, durableCopy } from '../copy-baselines.js';
 import { processUsage, timeAsync, type CommandCost } from '../measure.js';
@@ -24,11 +25,13 @@ interface AgentRun {
 }
 
 /**
- * For each disk size: a guest whose ext4 data disk is half random data. Two fulls each:
- * the first copies the disk's only file as it is (against cp and qemu-img convert of that
- * file); the second, forced, flattens the base and the agent's overlay (against qemu-img
- * convert of that chain). Baselines run first, on the same files, in the same page cache
- * state. Runs last, so the agent's peak RSS covers the whole bench.
+ * For each disk size: a guest whose ext4 data disk is half random data. Three fulls each:
+ * the checkpoint engine's (QEMU writes the point) and the snapshot engine's first (it
+ * copies the disk's only file), both against cp and qemu-img convert of that file; then a
+ * forced snapshot-engine full that flattens the base and the agent's overlay (against
+ * qemu-img convert of that chain). Baselines run first, on the same files, in the same
+ * page cache state; the checkpoint engine goes before the snapshot engine, which leaves
+ * its overlay on the disk. Runs last, so the agent's peak RSS covers the whole bench.
  */
 export async function runFullBackup(ctx: BenchContext): Promise<SuiteResult> {
   const figures: Figure[] = [];
@@ -47,32 +50,38 @@ export async function runFullBackup(ctx: BenchContext): Promise<SuiteResult> {
       await waitForAgent(name);
       const scratch = path.join(ctx.workDir, 'baseline-copy.qcow2');
 
-      ctx.progress(`full backup of ${size}: the first, a copy of the disk's file`);
+      ctx.progress(`full backup of ${size}: the first, by each engine`);
       const cp = await durableCopy(guest.dataDisk, scratch);
       const convert = await durableConvert(guest.dataDisk, scratch);
-      const first = await agentFull(ctx, name, 'auto');
+      const byCheckpoint = await agentFull(ctx, name, 'full', 'checkpoint');
+      const bySnapshot = await agentFull(ctx, name, 'full', 'snapshot');
 
-      ctx.progress(`full backup of ${size}: a forced full of base and overlay`);
+      ctx.progress(`full backup of ${size}: a forced snapshot-engine full of base and overlay`);
       const convertChain = await durableConvert((await diskChain(name))[0]!, scratch);
-      const flatten = await agentFull(ctx, name, 'full');
+      const flatten = await agentFull(ctx, name, 'full', 'snapshot');
 
       baselinePeakRssKiB = Math.max(baselinePeakRssKiB, convert.peakRssKiB, convertChain.peakRssKiB);
-      const firstWorkload = `${size} disk, first full`;
-      const chainWorkload = `${size} disk, full of base + overlay`;
+      const checkpointWorkload = `${size} disk, first full, checkpoint engine`;
+      const firstWorkload = `${size} disk, first full, snapshot engine`;
+      const chainWorkload = `${size} disk, full of base + overlay, snapshot engine`;
       figures.push(
-        throughputFigure(firstWorkload, first, CP, cp),
-        throughputFigure(firstWorkload, first, CONVERT_FILE, convert),
+        throughputFigure(checkpointWorkload, byCheckpoint, CP, cp),
+        throughputFigure(checkpointWorkload, byCheckpoint, CONVERT_FILE, convert),
+        throughputFigure(firstWorkload, bySnapshot, CP, cp),
+        throughputFigure(firstWorkload, bySnapshot, CONVERT_FILE, convert),
         throughputFigure(chainWorkload, flatten, CONVERT_CHAIN, convertChain),
-        cpuFigure(firstWorkload, first, convert),
+        cpuFigure(checkpointWorkload, byCheckpoint, convert),
+        cpuFigure(firstWorkload, bySnapshot, convert),
         cpuFigure(chainWorkload, flatten, convertChain),
       );
       const mibps = (run: AgentRun, seconds: number) => run.point.bytes / MiB / seconds;
       throughput.push(
-        { workload: firstWorkload, tool: 'virt-dr', mibPerSecond: mibps(first, first.seconds) },
-        { workload: firstWorkload, tool: 'cp + sync', mibPerSecond: mibps(first, cp.seconds) },
-        { workload: firstWorkload, tool: 'qemu-img convert + sync', mibPerSecond: mibps(first, convert.seconds) },
-        { workload: chainWorkload, tool: 'virt-dr', mibPerSecond: mibps(flatten, flatten.seconds) },
-        { workload: chainWorkload, tool: 'qemu-img convert + sync', mibPerSecond: mibps(flatten, convertChain.seconds) },
+        { workload: `${size} first full`, tool: 'virt-dr, checkpoint engine', mibPerSecond: mibps(byCheckpoint, byCheckpoint.seconds) },
+        { workload: `${size} first full`, tool: 'virt-dr, snapshot engine', mibPerSecond: mibps(bySnapshot, bySnapshot.seconds) },
+        { workload: `${size} first full`, tool: 'cp + sync', mibPerSecond: mibps(bySnapshot, cp.seconds) },
+        { workload: `${size} first full`, tool: 'qemu-img convert + sync', mibPerSecond: mibps(bySnapshot, convert.seconds) },
+        { workload: `${size} base + overlay`, tool: 'virt-dr, snapshot engine', mibPerSecond: mibps(flatten, flatten.seconds) },
+        { workload: `${size} base + overlay`, tool: 'qemu-img convert + sync', mibPerSecond: mibps(flatten, convertChain.seconds) },
       );
       // The points are only measured; their space is needed for the next size.
       await rm(path.join(ctx.agent.repoPath, guest.uuid), { recursive: true, force: true });
@@ -92,9 +101,9 @@ export async function runFullBackup(ctx: BenchContext): Promise<SuiteResult> {
   return { figures, throughput };
 }
 
-async function agentFull(ctx: BenchContext, domain: string, mode: 'auto' | 'full'): Promise<AgentRun> {
+async function agentFull(ctx: BenchContext, domain: string, mode: 'full', engine: EngineName): Promise<AgentRun> {
   const before = await processUsage(ctx.agentPid);
-  const { seconds, value: point } = await timeAsync(() => backupPoint(ctx.client, domain, { mode }));
+  const { seconds, value: point } = await timeAsync(() => backupPoint(ctx.client, domain, { mode, engine }));
   const after = await processUsage(ctx.agentPid);
   if (point.mode !== 'full') throw new Error(`expected a full backup of ${domain}, got ${point.mode}`);
   return { point, seconds, cpuSeconds: after.cpuSeconds - before.cpuSeconds };
@@ -110,7 +119,7 @@ function throughputFigure(workload: string, run: AgentRun, baselineName: string,
     unit: 'MiB/s',
     baseline: { name: baselineName, value: mib / baseline.seconds },
     better: 'higher',
-    note: 'the agent\'s time is the whole request: freeze, snapshot, copy with sha256, fsync, read-back check, manifest, commit',
+    note: 'the agent\'s time is the whole request: freeze, snapshot or backup job, copy, fsync, sha256 read-back, manifest, publish',
   };
 }
 

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { TestGuest } from '../../test/support/guest.js';
 import { guestWriteRandomFile } from '../../test/support/guest.js';
 import { backupJob, pointFile } from '../../test/support/backup-api.js';
+import type { EngineName } from '../../src/repo/point.js';
 import type { BenchContext } from '../context.js';
 import { durableCopy } from '../copy-baselines.js';
 import { jobSeconds } from '../measure.js';
@@ -16,17 +17,17 @@ const SECTION = '3. Incremental efficiency';
  * stored bytes, which is all an incremental has to move. Needs a guest whose chain the
  * agent already holds (the freeze-window suite leaves one).
  */
-export async function runIncremental(ctx: BenchContext, guest: TestGuest): Promise<SuiteResult> {
+export async function runIncremental(ctx: BenchContext, guest: TestGuest, engine: EngineName): Promise<SuiteResult> {
   const figures: Figure[] = [];
   for (const percent of ctx.plan.incrementalPercents) {
     const written = Math.round((ctx.plan.incrementalDiskMiB * MiB * percent) / 100);
-    ctx.progress(`incremental: the guest writes ${percent} % of its disk (${(written / MiB).toFixed(1)} MiB)`);
+    ctx.progress(`incremental, ${engine} engine: the guest writes ${percent} % of its disk (${(written / MiB).toFixed(1)} MiB)`);
     await guestWriteRandomFile(guest.name, `/data/incremental-${percent}.bin`, written);
-    const job = await backupJob(ctx.client, guest.name, { mode: 'incremental' });
+    const job = await backupJob(ctx.client, guest.name, { mode: 'incremental', engine });
     if (job.state !== 'succeeded' || !job.result) throw new Error(`incremental after ${percent} %: ${job.error?.class}: ${job.error?.message}`);
     const stored = job.result.bytes;
     const copy = await durableCopy(pointFile(ctx.agent.repoPath, job.result), path.join(ctx.workDir, 'incremental-copy.qcow2'));
-    const label = `guest wrote ${percent} % of a ${ctx.plan.incrementalDiskMiB} MiB disk`;
+    const label = `${engine} engine: guest wrote ${percent} % of a ${ctx.plan.incrementalDiskMiB} MiB disk`;
     figures.push(
       {
         section: SECTION,

@@ -73,6 +73,33 @@ export function freezeMayLinger(record: EngineJournalRecord): boolean {
   return record.stopped_by === 'agent' || record.freeze_requested;
 }
 
+/**
+ * The callback withConsistentPoint awaits before it freezes or pauses the guest: the
+ * journal says how the guest is about to be stopped before it is, so a crash in between
+ * is repaired. A freeze asked for stays recorded when quiesce=auto then falls back to
+ * suspend: the failed freeze may still land late.
+ */
+export function journalGuestStop<R extends EngineJournalRecord>(
+  record: R,
+  ctx: OperationContext<R>,
+): (method: 'agent' | 'suspend') => Promise<void> {
+  return async (method) => {
+    record.stopped_by = method;
+    if (method === 'agent') record.freeze_requested = true;
+    await ctx.checkpoint(record);
+  };
+}
+
+/**
+ * The failure path of both engines: repair (the same function crash recovery runs), and
+ * when the repair itself fails, log it; the journal keeps the record for the next start.
+ * The caller rethrows the backup's own error.
+ */
+export async function repairAfterFailure(err: unknown, repair: () => Promise<unknown>, log: Logger): Promise<void> {
+  log.warn({ err: (err as Error).message }, 'backup failed; repairing the domain and the repository');
+  await repair().catch((repairErr: Error) => log.error({ err: repairErr.message }, 'repair failed; the next start retries it'));
+}
+
 /** What both engines need besides the domain: the repository and the settings. */
 export interface EngineDeps {
   repo: FileRepository;

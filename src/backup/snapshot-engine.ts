@@ -3,7 +3,7 @@ import type { Manifest, PointDisk } from '../repo/point.js';
 import type { BackupCheckpoint } from './checkpoint.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { bytesToCopy, saveDisk } from './copy-disk.js';
-import type { BackupEngine, BackupSettings, EngineInput } from './engine.js';
+import { journalGuestStop, repairAfterFailure, type BackupEngine, type BackupSettings, type EngineInput } from './engine.js';
 import { manifestOf } from './manifest-of.js';
 import type { OperationContext } from './operation-context.js';
 import { planBackup, type BackupPlan } from './plan.js';
@@ -66,12 +66,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<BackupChe
           request.quiesce,
           settings,
           ctx.log,
-          async (method) => {
-            record.stopped_by = method;
-            // Kept when auto falls back to suspend: the failed freeze may still land late.
-            if (method === 'agent') record.freeze_requested = true;
-            await ctx.checkpoint(record);
-          },
+          journalGuestStop(record, ctx),
           () => domain.createDiskSnapshot(snapshotXml, { quiesce: false }),
         );
         ctx.log.info({ quiesce: quiesce.method, freeze_ms: quiesce.freezeMs }, 'snapshot taken');
@@ -96,10 +91,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<BackupChe
         });
         await repo.commitPoint(manifest);
       } catch (err) {
-        ctx.log.warn({ err: (err as Error).message }, 'backup failed; restoring the disk chain');
-        await settle().catch((repairErr: Error) =>
-          ctx.log.error({ err: repairErr.message }, 'repair failed; the next start retries it'),
-        );
+        await repairAfterFailure(err, settle, ctx.log);
         throw err;
       }
 

@@ -1,3 +1,4 @@
+import { escapeXml } from '../util/xml-escape.js';
 import type { DiskPlan } from './plan.js';
 
 /**
@@ -26,6 +27,3 @@ export function diskSnapshotXml(backupId: string, planned: DiskPlan[], otherTarg
   ].join('\n');
 }
 
-function escapeXml(value: string): string {
-  return value.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
-}

@@ -142,6 +142,23 @@ describe('checkpoint engine faults: a killed agent, foreign bitmaps', () => {
     expect(await agentCommand<string>(GUEST, 'guest-fsfreeze-status')).toBe('thawed');
   });
 
+  it('on SIGTERM mid-job, the agent aborts the backup job and cancels the backup before it exits', async () => {
+    const { job_id: jobId } = await client.call<{ job_id: string }>('backup', { domain: GUEST, mode: 'full' });
+    const deadline = Date.now() + 60_000;
+    while ((await journalPhase(jobId)) !== 'copying' || !(await domainHasJob())) {
+      if (Date.now() > deadline) throw new Error('the backup job never started');
+    }
+    await agent.stop();
+    const cancelled = await waitForEvent(events, (n) => n.event_type === 'virt_dr.backup.error' && n.payload.job_id === jobId, 10_000);
+    expect(cancelled.payload.state).toBe('cancelled');
+    expect(await domainHasJob()).toBe(false);
+    const entries = await readdir(path.join(agent.repoPath, guest.uuid));
+    expect(entries.filter((e) => e.startsWith('.partial-'))).toEqual([]);
+    expect(await foreignCheckpoints()).toEqual(['operator-cp']);
+    expect(await agentCommand<string>(GUEST, 'guest-fsfreeze-status')).toBe('thawed');
+    await agent.start();
+  });
+
   it('the next backup is an incremental from the last good point; foreign bitmaps survive', async () => {
     const next = await backup();
     expect(next).toMatchObject({ engine: 'checkpoint', mode: 'incremental', parent: first.backup_id });

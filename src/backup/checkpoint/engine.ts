@@ -4,7 +4,14 @@ import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
 import type { FileRepository } from '../../repo/file-repository.js';
 import type { Manifest } from '../../repo/point.js';
 import { letQemuReach, revokeQemuAccess } from '../../repo/qemu-access.js';
-import type { BackupEngine, BackupSettings, EngineInput, EngineJournalRecord } from '../engine.js';
+import {
+  journalGuestStop,
+  repairAfterFailure,
+  type BackupEngine,
+  type BackupSettings,
+  type EngineInput,
+  type EngineJournalRecord,
+} from '../engine.js';
 import { manifestOf } from '../manifest-of.js';
 import type { OperationContext } from '../operation-context.js';
 import { withConsistentPoint } from '../quiesce.js';
@@ -90,11 +97,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
           request.quiesce,
           settings,
           ctx.log,
-          async (method) => {
-            record.stopped_by = method;
-            if (method === 'agent') record.freeze_requested = true;
-            await ctx.checkpoint(record);
-          },
+          journalGuestStop(record, ctx),
           // The point in time is fixed once the job starts; QEMU copies the rest after the guest goes on.
           () => domain.beginBackup(backupRequest, checkpointRequest),
         );
@@ -133,10 +136,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
         });
         await repo.commitPoint(manifest);
       } catch (err) {
-        ctx.log.warn({ err: (err as Error).message }, 'backup failed; removing its checkpoint and staging folder');
-        await settle().catch((repairErr: Error) =>
-          ctx.log.error({ err: repairErr.message }, 'repair failed; the next start retries it'),
-        );
+        await repairAfterFailure(err, settle, ctx.log);
         throw err;
       }
 

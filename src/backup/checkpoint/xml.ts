@@ -1,3 +1,4 @@
+import { escapeXml } from '../../util/xml-escape.js';
 import type { CheckpointDiskPlan, CheckpointPlan } from './plan.js';
 
 /**
@@ -71,6 +72,3 @@ export function bitmapOnlyCheckpointXml(name: string, targets: string[], creatio
   ].join('\n');
 }
 
-function escapeXml(value: string): string {
-  return value.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
