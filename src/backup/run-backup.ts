@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RepairPending } from '../errors.js';
 import { parseDomainDisks } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
@@ -120,15 +121,17 @@ export async function runBackup(
   } catch (err) {
     ctx.log.warn({ err: (err as Error).message }, 'backup failed; restoring the disk chain');
     // The job's own signal may be what failed it; the repair gets a fresh deadline.
-    await settle(AbortSignal.timeout(REPAIR_DEADLINE_MS)).catch((repairErr: Error) =>
-      ctx.log.error({ err: repairErr.message }, 'repair failed; the next start retries it'),
-    );
+    await settle(AbortSignal.timeout(REPAIR_DEADLINE_MS)).catch((repairErr: unknown) => {
+      throw new RepairPending(repairErr, err);
+    });
     throw err;
   }
 
   checkpoint.phase = 'committing';
   await ctx.checkpoint(checkpoint);
-  await settle(AbortSignal.timeout(REPAIR_DEADLINE_MS));
+  await settle(AbortSignal.timeout(REPAIR_DEADLINE_MS)).catch((repairErr: unknown) => {
+    throw new RepairPending(repairErr);
+  });
   ctx.log.info({ backup_id: manifest.backup_id, bytes: manifest.bytes }, 'backup point published');
   return pointOf(manifest);
 }

@@ -1,8 +1,10 @@
 /** A job's life, as the protocol names it. Only `queued` and `running` are unfinished. */
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 /** Actions have notification families of their own: virt_dr.<action>.start|progress|end|error. */
-export type JobAction = 'backup';
+export const JOB_ACTIONS = ['backup'] as const;
+export type JobAction = (typeof JOB_ACTIONS)[number];
 
 export interface JobProgress {
   bytes_done: number;
@@ -35,13 +37,18 @@ export interface JobRecord {
   };
   /** Recovery detail written by the operation before each step that changes the host. */
   checkpoint: unknown;
+  /**
+   * The job has finished but its repair has not: `checkpoint` is kept, the domain takes
+   * no new job, and the runner retries the repair at every start until it succeeds.
+   */
+  repair_pending: boolean;
 }
 
-export type PublicJob = Omit<JobRecord, 'request' | 'checkpoint'>;
+export type PublicJob = Omit<JobRecord, 'request' | 'checkpoint' | 'repair_pending'>;
 
 /** The job object of the protocol: what get_job, list_jobs and `wait: true` return. */
 export function publicJob(job: JobRecord): PublicJob {
-  const { request: _request, checkpoint: _checkpoint, ...visible } = job;
+  const { request: _request, checkpoint: _checkpoint, repair_pending: _repairPending, ...visible } = job;
   return visible;
 }
 

@@ -1,63 +1,10 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { DomainBusy, InvalidArgument } from '../../src/errors.js';
 import type { JobRecord } from '../../src/jobs/job.js';
-import { JobRunner, type JobOperation, type JobSubmission } from '../../src/jobs/job-runner.js';
-import { JobJournal } from '../../src/jobs/journal.js';
-
-const log = pino({ level: 'silent' });
-
-function submission(uuid: string, uniqueId: string | null = null): JobSubmission {
-  return {
-    action: 'backup',
-    domain: { requested: `vm-${uuid.slice(0, 4)}`, uuid, name: `vm-${uuid.slice(0, 4)}` },
-    args: {},
-    context: { request_id: 'req-1' },
-    requestId: 'req-1',
-    uniqueId,
-  };
-}
-const uuidA = '0b5c3f5e-0000-4000-8000-00000000000a';
-const uuidB = '0b5c3f5e-0000-4000-8000-00000000000b';
-const uuidC = '0b5c3f5e-0000-4000-8000-00000000000c';
-
-/** An operation the test finishes by hand. */
-function controllableOperation() {
-  const started: string[] = [];
-  const finishers = new Map<string, (result: unknown) => void>();
-  const operation: JobOperation = {
-    run: (job, ctx) =>
-      new Promise((resolve) => {
-        started.push(job.job_id);
-        ctx.progress.setTotal(100);
-        ctx.progress.add(100);
-        finishers.set(job.job_id, resolve);
-      }),
-    recover: async () => 'nothing to repair',
-  };
-  return { operation, started, finish: (id: string) => finishers.get(id)?.({ ok: true }) };
-}
-
-function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1, keepFinished = 10) {
-  return new JobRunner({
-    journal: new JobJournal(statePath),
-    operations: { backup: operation },
-    events: {
-      started: (j) => events.push(`start ${j.job_id}`),
-      progressed: (j) => events.push(`progress ${j.job_id}`),
-      finished: (j) => events.push(`${j.state} ${j.job_id}`),
-    },
-    log,
-    concurrency,
-    keepFinished,
-    progressIntervalMs: 2000,
-  });
-}
-
-const tick = () => new Promise((r) => setTimeout(r, 20));
+import { controllableOperation, runner, submission, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
 
 describe('JobRunner', () => {
   it('journals a job before accepting it, and one job per domain', async () => {
