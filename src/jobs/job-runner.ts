@@ -83,6 +83,8 @@ export class JobRunner {
   private readonly queue: JobRecord[] = [];
   private readonly controllers = new Map<string, AbortController>();
   private readonly waiters = new Map<string, ((job: JobRecord) => void)[]>();
+  /** Jobs whose final state is set but not yet journaled: their waiters wait for the write. */
+  private readonly finishing = new Set<string>();
   private readonly writes = new Map<string, Promise<void>>();
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
@@ -190,10 +192,10 @@ export class JobRunner {
     return [...this.jobs.values()].filter((j) => state === null || j.state === state);
   }
 
-  /** Resolves with the job once it has finished, whatever its outcome. */
+  /** Resolves with the job once it has finished and is journaled so, whatever its outcome. */
   waitFor(jobId: string): Promise<JobRecord> {
     const job = this.get(jobId);
-    if (isFinished(job.state)) return Promise.resolve(job);
+    if (isFinished(job.state) && !this.finishing.has(jobId)) return Promise.resolve(job);
     return new Promise((resolve) => this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), resolve]));
   }
 
@@ -282,6 +284,8 @@ export class JobRunner {
       await this.persist(job);
       log.info('job started');
       this.options.events.started(job);
+      // A cancel that came while the job was being journaled stops it before it touches anything.
+      controller.signal.throwIfAborted();
       job.result = await this.options.operations[job.action].run(job, {
         log,
         signal: controller.signal,
@@ -352,7 +356,9 @@ export class JobRunner {
     if (this.claims.get(job.domain_uuid) === job.job_id) this.claims.delete(job.domain_uuid);
   }
 
+  /** Call in the same synchronous step that sets the final state (see `finishing`). */
   private async finish(job: JobRecord, log: Logger): Promise<void> {
+    this.finishing.add(job.job_id);
     job.finished_at = new Date().toISOString();
     // A pending repair keeps its checkpoint, to be retried from, and its domain.
     if (!job.repair_pending) {
@@ -360,6 +366,7 @@ export class JobRunner {
       this.release(job);
     }
     await this.persist(job).catch((err: Error) => log.error({ err: err.message }, 'journal write failed'));
+    this.finishing.delete(job.job_id);
     this.options.events.finished(job);
     for (const resolve of this.waiters.get(job.job_id) ?? []) resolve(job);
     this.waiters.delete(job.job_id);

@@ -72,7 +72,7 @@ export function runner(statePath: string, operation: JobOperation, events: strin
 /** A fresh state folder, removed when the test ends. */
 export function tempState(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
 }
 
