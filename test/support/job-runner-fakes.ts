@@ -53,8 +53,9 @@ export function controllableOperation() {
   return { operation, started, recovered, finish: (id: string) => finishers.get(id)?.({ ok: true }) };
 }
 
+/** A runner on a real journal folder; stopped when the test ends, before its folder goes. */
 export function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1, keepFinished = 10) {
-  return new JobRunner({
+  const jobs = new JobRunner({
     journal: new JobJournal(statePath),
     operations: { backup: operation },
     events: {
@@ -67,6 +68,9 @@ export function runner(statePath: string, operation: JobOperation, events: strin
     keepFinished,
     progressIntervalMs: 2000,
   });
+  // Finished hooks run last-registered first: this stop runs before tempState's removal.
+  onTestFinished(() => jobs.stop(1_000));
+  return jobs;
 }
 
 /** A fresh state folder, removed when the test ends. */

@@ -1,14 +1,13 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { DomainBusy, InvalidArgument } from '../../src/errors.js';
 import type { JobRecord } from '../../src/jobs/job.js';
-import { controllableOperation, runner, submission, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
+import { controllableOperation, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
 
 describe('JobRunner', () => {
   it('journals a job before accepting it, and one job per domain', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation);
     await jobs.start();
@@ -24,7 +23,7 @@ describe('JobRunner', () => {
   });
 
   it('refuses a busy domain up front, but not a redelivery of the request that holds it', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation);
     await jobs.start();
@@ -41,7 +40,7 @@ describe('JobRunner', () => {
   });
 
   it('runs at most `concurrency` jobs at once', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation, [], 2);
     await jobs.start();
@@ -57,7 +56,7 @@ describe('JobRunner', () => {
   });
 
   it('treats a redelivered request (same _unique_id) as the job it already is', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const jobs = runner(state, controllableOperation().operation);
     await jobs.start();
     const first = await jobs.submit(submission(uuidA, 'u-1'));
@@ -66,7 +65,7 @@ describe('JobRunner', () => {
   });
 
   it('reports a failure with its class, and saves progress before emitting it', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const events: string[] = [];
     const jobs = runner(state, {
       run: async (_job, ctx) => {
@@ -85,7 +84,7 @@ describe('JobRunner', () => {
   });
 
   it('after a crash: recovers and fails running jobs, runs queued ones again', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started } = controllableOperation();
     const first = runner(state, operation, [], 1);
     await first.start();
@@ -115,7 +114,7 @@ describe('JobRunner', () => {
   });
 
   it('keeps the newest finished jobs and forgets the rest, in memory and on disk', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const jobs = runner(state, { run: async () => ({}), recover: async () => '' }, [], 1, 0);
     await jobs.start();
     const ids: string[] = [];
