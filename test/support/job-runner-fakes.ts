@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -78,6 +78,11 @@ export function tempState(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
+}
+
+/** A job's record as the journal holds it on disk. */
+export function journaled(statePath: string, jobId: string): JobRecord {
+  return JSON.parse(readFileSync(join(statePath, 'jobs', `${jobId}.json`), 'utf8')) as JobRecord;
 }
 
 export const tick = () => new Promise((r) => setTimeout(r, 20));

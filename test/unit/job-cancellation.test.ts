@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { JobCancelled, JobNotCancellable, JobNotFound, ToolFailed } from '../../src/errors.js';
-import type { JobRecord } from '../../src/jobs/job.js';
-import { controllableOperation, runner, submission, tempState, tick, uuidA, uuidB } from '../support/job-runner-fakes.js';
+import { controllableOperation, journaled, runner, submission, tempState, tick, uuidA, uuidB } from '../support/job-runner-fakes.js';
 
 const byRequest = { class: 'JobCancelled', message: 'cancelled by request' };
 
@@ -23,8 +20,7 @@ describe('JobRunner.cancel', () => {
     expect(answer.state).toBe('cancelled');
     expect(answer.error).toEqual(byRequest);
     expect((await waiting).state).toBe('cancelled');
-    const journaled = JSON.parse(readFileSync(join(state, 'jobs', `${queued.job_id}.json`), 'utf8')) as JobRecord;
-    expect(journaled.state).toBe('cancelled');
+    expect(journaled(state, queued.job_id).state).toBe('cancelled');
     expect(events).toContain(`cancelled ${queued.job_id}`);
     finish(running.job_id);
     await jobs.waitFor(running.job_id);

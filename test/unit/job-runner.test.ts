@@ -1,9 +1,8 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { DomainBusy, InvalidArgument } from '../../src/errors.js';
-import type { JobRecord } from '../../src/jobs/job.js';
-import { controllableOperation, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
+import { controllableOperation, journaled, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
 
 describe('JobRunner', () => {
   it('journals a job before accepting it, and one job per domain', async () => {
@@ -12,8 +11,7 @@ describe('JobRunner', () => {
     const jobs = runner(state, operation);
     await jobs.start();
     const job = await jobs.submit(submission(uuidA));
-    const onDisk = JSON.parse(readFileSync(join(state, 'jobs', `${job.job_id}.json`), 'utf8')) as JobRecord;
-    expect(onDisk.job_id).toBe(job.job_id);
+    expect(journaled(state, job.job_id).job_id).toBe(job.job_id);
     await expect(jobs.submit(submission(uuidA))).rejects.toThrow(DomainBusy);
     await vi.waitFor(() => expect(started).toContain(job.job_id));
     finish(job.job_id);

@@ -1,12 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import type { JobRecord } from '../../src/jobs/job.js';
-import { controllableOperation, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
-
-function onDisk(state: string, jobId: string): JobRecord {
-  return JSON.parse(readFileSync(join(state, 'jobs', `${jobId}.json`), 'utf8')) as JobRecord;
-}
+import { controllableOperation, journaled, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
 
 describe('JobRunner.stop (SIGTERM)', () => {
   it('cancels running jobs by shutdown and starts no queued job; those run after the next start', async () => {
@@ -27,7 +20,7 @@ describe('JobRunner.stop (SIGTERM)', () => {
     expect(cancelled.error).toEqual({ class: 'JobCancelled', message: 'cancelled by shutdown' });
     for (const job of queued) {
       expect(jobs.get(job.job_id).state).toBe('queued');
-      expect(onDisk(state, job.job_id).state).toBe('queued');
+      expect(journaled(state, job.job_id).state).toBe('queued');
     }
 
     // The next start runs them, oldest first.
@@ -51,6 +44,6 @@ describe('JobRunner.stop (SIGTERM)', () => {
     const late = await jobs.submit(submission(uuidA));
     await tick();
     expect(started).toEqual([]);
-    expect(onDisk(state, late.job_id).state).toBe('queued');
+    expect(journaled(state, late.job_id).state).toBe('queued');
   });
 });

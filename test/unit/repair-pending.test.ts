@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { DomainBusy, HypervisorError, JobCancelled, RepairPending, ToolFailed } from '../../src/errors.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import type { JobOperation } from '../../src/jobs/job-runner.js';
 import { JobJournal } from '../../src/jobs/journal.js';
-import { controllableOperation, runner, submission, tempState, uuidA, uuidB } from '../support/job-runner-fakes.js';
+import { controllableOperation, journaled, runner, submission, tempState, uuidA, uuidB } from '../support/job-runner-fakes.js';
 
 const CHECKPOINT = { phase: 'committing', backup_id: '20261124T000000000Z-abcdef' };
 const vmA = { uuid: uuidA, name: 'vm-a' };
-
-function onDisk(state: string, jobId: string): JobRecord {
-  return JSON.parse(readFileSync(join(state, 'jobs', `${jobId}.json`), 'utf8')) as JobRecord;
-}
 
 /** An operation that checkpoints, fails, and fails its repair: what run-backup does then. */
 function failingRepair(jobError?: Error): JobOperation {
@@ -55,7 +49,7 @@ describe('a repair that failed is kept and retried', () => {
     expect(done.error?.message).toBe(
       'qemu-img convert exited 1; the repair failed (commit failed: Failed to connect socket); the next start retries it',
     );
-    const record = onDisk(state, job.job_id);
+    const record = journaled(state, job.job_id);
     expect(record.repair_pending).toBe(true);
     expect(record.checkpoint).toEqual(CHECKPOINT);
     // Stacking a new job on a chain that still needs its repair would deepen it.
@@ -70,7 +64,7 @@ describe('a repair that failed is kept and retried', () => {
     await jobs.start();
     const done = await jobs.waitFor((await jobs.submit(submission(uuidA))).job_id);
     expect(done.error?.class).toBe('HypervisorError');
-    expect(onDisk(state, done.job_id).repair_pending).toBe(true);
+    expect(journaled(state, done.job_id).repair_pending).toBe(true);
   });
 
   it('keeps a cancelled job cancelled when its repair is pending', async () => {
@@ -94,13 +88,13 @@ describe('a repair that failed is kept and retried', () => {
     await second.start();
     expect(repair.calls.map((j) => j.checkpoint)).toEqual([CHECKPOINT]);
     // Failed again: still pending, still on record (even with keepFinished 0), domain held.
-    expect(onDisk(state, job.job_id)).toMatchObject({ repair_pending: true, checkpoint: CHECKPOINT });
+    expect(journaled(state, job.job_id)).toMatchObject({ repair_pending: true, checkpoint: CHECKPOINT });
     expect(() => second.assertCanAccept(vmA, null)).toThrow(DomainBusy);
 
     const third = runner(state, repair.operation, [], 1, 10);
     await third.start();
     expect(repair.calls).toHaveLength(2);
-    const repaired = onDisk(state, job.job_id);
+    const repaired = journaled(state, job.job_id);
     expect(repaired.repair_pending).toBe(false);
     expect(repaired.checkpoint).toBeNull();
     expect(repaired.state).toBe('failed');
@@ -120,13 +114,13 @@ describe('a repair that failed is kept and retried', () => {
     const job = await crashed.submit(submission(uuidA));
     await vi.waitFor(() => expect(started).toEqual([job.job_id]));
     // The job checkpoints as the backup does before it changes the host; then the "crash".
-    const record = { ...onDisk(state, job.job_id), checkpoint: CHECKPOINT };
+    const record = { ...journaled(state, job.job_id), checkpoint: CHECKPOINT };
     await new JobJournal(state).save(record);
 
     const repair = recoverAfter(1);
     const restarted = runner(state, repair.operation);
     await restarted.start();
-    const failed = onDisk(state, job.job_id);
+    const failed = journaled(state, job.job_id);
     expect(failed.state).toBe('failed');
     expect(failed.error?.class).toBe('AgentRestarted');
     expect(failed.error?.message).toContain('its repair failed (libvirtd is not answering); the next start retries it');
@@ -134,6 +128,6 @@ describe('a repair that failed is kept and retried', () => {
 
     await runner(state, repair.operation).start();
     expect(repair.calls).toHaveLength(2);
-    expect(onDisk(state, job.job_id)).toMatchObject({ repair_pending: false, checkpoint: null });
+    expect(journaled(state, job.job_id)).toMatchObject({ repair_pending: false, checkpoint: null });
   });
 });
