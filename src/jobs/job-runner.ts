@@ -5,13 +5,11 @@ import {
   JobCancelled,
   JobNotCancellable,
   JobNotFound,
-  RepairPending,
-  asVirtDrError,
   type CancelReason,
 } from '../errors.js';
 import { jobLogger } from '../log.js';
 import { newJobId } from '../util/ids.js';
-import { isFinished, type JobAction, type JobRecord, type JobState } from './job.js';
+import { isFinished, recordFailure, type JobAction, type JobRecord, type JobState } from './job.js';
 import type { JobJournal } from './journal.js';
 import { ProgressTracker, type ProgressReport } from './progress.js';
 
@@ -85,7 +83,6 @@ export class JobRunner {
   private readonly waiters = new Map<string, ((job: JobRecord) => void)[]>();
   /** Jobs whose final state is set but not yet journaled: their waiters wait for the write. */
   private readonly finishing = new Set<string>();
-  private readonly writes = new Map<string, Promise<void>>();
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
 
@@ -382,21 +379,8 @@ export class JobRunner {
     for (const id of dropped) this.jobs.delete(id);
   }
 
-  /**
-   * Journal writes of one job happen in order, so an older state never lands last. A
-   * failed write rejects for its caller (a checkpoint that is not on disk must stop the
-   * job) without blocking the writes queued after it.
-   */
   private persist(job: JobRecord): Promise<void> {
-    const snapshot = structuredClone(job);
-    const previous = this.writes.get(job.job_id) ?? Promise.resolve();
-    const write = previous.then(() => this.options.journal.save(snapshot));
-    const settled = write.catch(() => undefined);
-    this.writes.set(job.job_id, settled);
-    void settled.then(() => {
-      if (this.writes.get(job.job_id) === settled && isFinished(job.state)) this.writes.delete(job.job_id);
-    });
-    return write;
+    return this.options.journal.save(job);
   }
 
   private loggerFor(job: JobRecord): Logger {
@@ -412,19 +396,4 @@ export class JobRunner {
     for (const job of this.jobs.values()) if (job.request.unique_id === uniqueId) return job;
     return undefined;
   }
-}
-
-/**
- * Sets a failed job's state and error. A job whose signal was aborted is `cancelled`, by
- * the abort's reason, whatever error the abort surfaced as; a RepairPending reports the
- * job's own failure and marks the record so its checkpoint is kept.
- */
-function recordFailure(job: JobRecord, err: unknown, signal: AbortSignal): void {
-  const failure = err instanceof RepairPending ? err.failure : asVirtDrError(err);
-  const cancelled =
-    signal.aborted && signal.reason instanceof JobCancelled ? signal.reason : failure instanceof JobCancelled ? failure : null;
-  const reported = (cancelled ?? failure).toJSON();
-  job.state = cancelled ? 'cancelled' : 'failed';
-  job.repair_pending = err instanceof RepairPending;
-  job.error = err instanceof RepairPending ? { ...reported, message: `${reported.message}; ${err.message}` } : reported;
 }

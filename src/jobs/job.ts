@@ -1,3 +1,5 @@
+import { JobCancelled, RepairPending, asVirtDrError } from '../errors.js';
+
 /** A job's life, as the protocol names it. Only `queued` and `running` are unfinished. */
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -54,4 +56,19 @@ export function publicJob(job: JobRecord): PublicJob {
 
 export function isFinished(state: JobState): boolean {
   return state !== 'queued' && state !== 'running';
+}
+
+/**
+ * Sets a failed job's state and error. A job whose signal was aborted is `cancelled`, by
+ * the abort's reason, whatever error the abort surfaced as; a RepairPending reports the
+ * job's own failure and marks the record so its checkpoint is kept.
+ */
+export function recordFailure(job: JobRecord, err: unknown, signal: AbortSignal): void {
+  const failure = err instanceof RepairPending ? err.failure : asVirtDrError(err);
+  const cancelled =
+    signal.aborted && signal.reason instanceof JobCancelled ? signal.reason : failure instanceof JobCancelled ? failure : null;
+  const reported = (cancelled ?? failure).toJSON();
+  job.state = cancelled ? 'cancelled' : 'failed';
+  job.repair_pending = err instanceof RepairPending;
+  job.error = err instanceof RepairPending ? { ...reported, message: `${reported.message}; ${err.message}` } : reported;
 }

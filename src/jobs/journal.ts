@@ -31,6 +31,8 @@ export interface QuarantinedEntry {
 export class JobJournal {
   private readonly dir: string;
   private readonly quarantineDir: string;
+  /** Per job, the last write queued; gone once it has settled. */
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(statePath: string) {
     this.dir = join(statePath, 'jobs');
@@ -44,8 +46,21 @@ export class JobJournal {
     }
   }
 
-  async save(job: JobRecord): Promise<void> {
-    await writeJsonAtomic(this.fileOf(job.job_id), job);
+  /**
+   * Saves the job as it is at the call. Writes of one job land in call order, so an older
+   * state never lands last; a failed write rejects for its caller (a checkpoint that is
+   * not on disk must stop the job) without blocking the writes queued after it.
+   */
+  save(job: JobRecord): Promise<void> {
+    const snapshot = structuredClone(job);
+    const previous = this.writes.get(job.job_id) ?? Promise.resolve();
+    const write = previous.then(() => writeJsonAtomic(this.fileOf(snapshot.job_id), snapshot));
+    const settled = write.catch(() => undefined);
+    this.writes.set(job.job_id, settled);
+    void settled.then(() => {
+      if (this.writes.get(job.job_id) === settled) this.writes.delete(job.job_id);
+    });
+    return write;
   }
 
   /** Every valid job on record, oldest first; each invalid file is quarantined and reported. */

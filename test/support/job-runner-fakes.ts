@@ -29,19 +29,22 @@ export function submission(uuid: string, uniqueId: string | null = null): JobSub
 }
 
 /**
- * An operation the test finishes by hand (`finish`). A run that sees its signal abort
- * rejects with the abort's reason, as the real operations' steps do.
+ * An operation the test finishes by hand (`finish`, which also works before the run has
+ * begun). A run that sees its signal abort rejects with the abort's reason, as the real
+ * operations' steps do.
  */
 export function controllableOperation() {
   const started: string[] = [];
   const recovered: string[] = [];
   const finishers = new Map<string, (result: unknown) => void>();
+  const finishedEarly = new Set<string>();
   const operation: JobOperation = {
     run: (job, ctx) =>
       new Promise((resolve, reject) => {
         started.push(job.job_id);
         ctx.progress.setTotal(100);
         ctx.progress.add(100);
+        if (finishedEarly.has(job.job_id)) resolve({ ok: true });
         finishers.set(job.job_id, resolve);
         ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
       }),
@@ -50,7 +53,11 @@ export function controllableOperation() {
       return 'nothing to repair';
     },
   };
-  return { operation, started, recovered, finish: (id: string) => finishers.get(id)?.({ ok: true }) };
+  const finish = (id: string) => {
+    finishedEarly.add(id);
+    finishers.get(id)?.({ ok: true });
+  };
+  return { operation, started, recovered, finish };
 }
 
 /** A runner on a real journal folder; stopped when the test ends, before its folder goes. */

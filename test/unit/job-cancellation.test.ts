@@ -22,6 +22,7 @@ describe('JobRunner.cancel', () => {
     expect((await waiting).state).toBe('cancelled');
     expect(journaled(state, queued.job_id).state).toBe('cancelled');
     expect(events).toContain(`cancelled ${queued.job_id}`);
+    await vi.waitFor(() => expect(started).toEqual([running.job_id]));
     finish(running.job_id);
     await jobs.waitFor(running.job_id);
     await tick();
