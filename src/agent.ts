@@ -49,6 +49,7 @@ export class Agent {
     const hypervisor = await LibvirtHypervisor.connect(config.libvirt.uri);
     this.stack.push({ name: 'libvirt', stop: () => hypervisor.close() });
     const thawGuard = new ThawGuard(hypervisor, log.child({ component: 'thaw-guard' }));
+    await thawGuard.start();
     this.stack.push({ name: 'thaw-guard', stop: () => thawGuard.stop() });
 
     const bus = busOptions(config);

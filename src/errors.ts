@@ -133,9 +133,42 @@ export class ToolFailed extends VirtDrError {
   readonly retryable = false;
 }
 
-/** The job was cancelled: by a user, by shutdown, or by its own deadline. */
+/** Who cancelled a job: a caller (`cancel_job`), or the agent stopping (SIGTERM). */
+export type CancelReason = 'request' | 'shutdown';
+
+/**
+ * The job was cancelled. It is the abort reason of the job's AbortController, so any step
+ * that stops on the signal rejects with it, and the job's error says who cancelled.
+ */
 export class JobCancelled extends VirtDrError {
   readonly retryable = false;
+
+  constructor(readonly reason: CancelReason) {
+    super(`cancelled by ${reason}`);
+  }
+}
+
+/** cancel_job on a job that has already finished. */
+export class JobNotCancellable extends VirtDrError {
+  readonly retryable = false;
+}
+
+/**
+ * Not a failure of its own: an operation rejects with this when the job failed and the
+ * repair of what the job changed on the host failed too. The runner then reports
+ * `failure` as the job's error, keeps the job's checkpoint in the journal, and retries the
+ * repair at the next start until it succeeds.
+ */
+export class RepairPending extends VirtDrError {
+  readonly retryable = false;
+  /** What the job reports: its own error, or the repair's when the job had nothing else go wrong. */
+  readonly failure: VirtDrError;
+
+  constructor(repairError: unknown, jobError?: unknown) {
+    const repair = asVirtDrError(repairError);
+    super(`the repair failed (${repair.message}); the next start retries it`, { cause: repairError });
+    this.failure = jobError === undefined ? repair : asVirtDrError(jobError);
+  }
 }
 
 /** The agent stopped (crash, kill, power loss) while the job ran; recovery repaired what it could. */

@@ -2,7 +2,7 @@ import { sanitizeContext } from '../bus/context.js';
 import { preflightBackup } from '../backup/preflight.js';
 import { DomainNotFound, InvalidArgument, NoSuchMethod } from '../errors.js';
 import type { BackupRequest, EngineChoice } from '../backup/request.js';
-import { publicJob, type JobState } from '../jobs/job.js';
+import { JOB_STATES, publicJob, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
@@ -121,18 +121,23 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
     },
 
     async get_job(args) {
-      const read = new ArgReader('get_job', args);
-      const jobId = read.string('job_id');
-      read.done();
-      if (!isUuid(jobId)) throw new InvalidArgument(`get_job(): job_id ${quote(jobId)} is not a job id`);
-      return answer(publicJob(deps.jobs.get(jobId)));
+      return answer(publicJob(deps.jobs.get(readJobId('get_job', args))));
     },
 
     async list_jobs(args) {
       const read = new ArgReader('list_jobs', args);
-      const state: JobState | null = read.optionalOneOf('state', ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const);
+      const state: JobState | null = read.optionalOneOf('state', JOB_STATES);
       read.done();
       return answer({ jobs: deps.jobs.list(state).map(publicJob) });
+    },
+
+    /**
+     * Cancels by request. Answers with the job as it is now: a queued job is already
+     * cancelled; a running one stops at its next step and ends as cancelled once it has
+     * undone what it started (get_job, or the action's `error` notification, tells when).
+     */
+    async cancel_job(args) {
+      return answer(publicJob(await deps.jobs.cancel(readJobId('cancel_job', args))));
     },
   };
 
@@ -144,6 +149,15 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       return handler(call.args, call);
     },
   };
+}
+
+/** The one argument of get_job and cancel_job. */
+function readJobId(method: string, args: Record<string, unknown>): string {
+  const read = new ArgReader(method, args);
+  const jobId = read.string('job_id');
+  read.done();
+  if (!isUuid(jobId)) throw new InvalidArgument(`${method}(): job_id ${quote(jobId)} is not a job id`);
+  return jobId;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VerificationFailed } from '../errors.js';
-import { convertToQcow2, imageInfo, relinkBacking } from '../qemu/qemu-img.js';
+import { UnsupportedDisk, VerificationFailed } from '../errors.js';
+import { convertToQcow2, imageInfo, isImageFormat, readChain, relinkBacking } from '../qemu/qemu-img.js';
 import type { PointDisk } from '../repo/point.js';
 import { copyFileHashed, hashFile } from './copy-file.js';
 import type { DiskPlan } from './plan.js';
@@ -17,7 +17,7 @@ export interface DiskCopyContext {
 
 /** What a disk's copy will move, for the job's bytes_total. */
 export async function bytesToCopy(plan: DiskPlan): Promise<number> {
-  if (plan.copy === 'flatten') return (await imageInfo(plan.frozen)).virtualSize;
+  if (plan.copy === 'flatten') return (await imageInfo(plan.frozen, plan.frozenFormat)).virtualSize;
   return (await stat(plan.frozen)).size;
 }
 
@@ -36,7 +36,7 @@ export async function saveDisk(
     plan.copy === 'flatten'
       ? await flattenChain(plan, destination, ctx)
       : await copyLayer(plan, destination, parent, ctx);
-  const [info, { size }] = await Promise.all([imageInfo(destination), stat(destination)]);
+  const [info, { size }] = await Promise.all([imageInfo(destination, plan.pointFormat), stat(destination)]);
   return {
     target: plan.target,
     file: plan.pointFile,
@@ -51,7 +51,8 @@ export async function saveDisk(
 async function flattenChain(plan: DiskPlan, destination: string, ctx: DiskCopyContext): Promise<string> {
   const total = ctx.plannedBytes;
   let reported = 0;
-  await convertToQcow2(plan.frozen, destination, {
+  const chain = await readChain({ file: plan.frozen, format: plan.frozenFormat });
+  await convertToQcow2(chain, destination, {
     signal: ctx.signal,
     onPercent: (percent) => {
       const done = Math.floor((total * percent) / 100);
@@ -82,8 +83,12 @@ async function copyLayer(
   }
   if (!parent) throw new VerificationFailed(`${plan.target}: an incremental needs its parent point`);
   verify(await hashFile(destination, ctx.signal));
+  if (!isImageFormat(parent.format)) throw new UnsupportedDisk(`${plan.target}: the parent point's format ${parent.format} is unknown`);
   // Relative, so the repository can move and any point opens with plain qemu-img.
-  await relinkBacking(destination, `../${parent.backupId}/${parent.file}`, parent.format);
+  await relinkBacking(
+    { file: destination, format: plan.pointFormat },
+    { file: `../${parent.backupId}/${parent.file}`, format: parent.format },
+  );
   return flushAndHash(destination, ctx.signal);
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RepairPending } from '../errors.js';
 import type { DomainDisk } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
@@ -91,13 +92,22 @@ export function journalGuestStop<R extends EngineJournalRecord>(
 }
 
 /**
- * The failure path of both engines: repair (the same function crash recovery runs), and
- * when the repair itself fails, log it; the journal keeps the record for the next start.
- * The caller rethrows the backup's own error.
+ * The failure path of both engines: repair (the same function crash recovery runs). When
+ * the repair itself fails this rejects with RepairPending, so the runner keeps the
+ * journal record and retries at the next start; else the caller rethrows its own error.
  */
 export async function repairAfterFailure(err: unknown, repair: () => Promise<unknown>, log: Logger): Promise<void> {
   log.warn({ err: (err as Error).message }, 'backup failed; repairing the domain and the repository');
-  await repair().catch((repairErr: Error) => log.error({ err: repairErr.message }, 'repair failed; the next start retries it'));
+  await repair().catch((repairErr: unknown) => {
+    throw new RepairPending(repairErr, err);
+  });
+}
+
+/** The end of a published backup (merge, tidy): a failure there leaves a repair pending. */
+export async function finishPublished(repair: () => Promise<unknown>): Promise<void> {
+  await repair().catch((repairErr: unknown) => {
+    throw new RepairPending(repairErr);
+  });
 }
 
 /** What both engines need besides the domain: the repository and the settings. */

@@ -3,7 +3,7 @@ import type { Manifest, PointDisk } from '../repo/point.js';
 import type { BackupCheckpoint } from './checkpoint.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { bytesToCopy, saveDisk } from './copy-disk.js';
-import { journalGuestStop, repairAfterFailure, type BackupEngine, type BackupSettings, type EngineInput } from './engine.js';
+import { finishPublished, journalGuestStop, repairAfterFailure, type BackupEngine, type BackupSettings, type EngineInput } from './engine.js';
 import { manifestOf } from './manifest-of.js';
 import type { OperationContext } from './operation-context.js';
 import { planBackup, type BackupPlan } from './plan.js';
@@ -97,7 +97,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<BackupChe
 
       record.phase = 'committing';
       await ctx.checkpoint(record);
-      await settle();
+      await finishPublished(settle);
       return manifest;
     },
 

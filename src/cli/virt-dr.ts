@@ -10,6 +10,7 @@ const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   ls DOMAIN                     list a domain's backup points
   jobs [--state STATE]          list jobs
   job JOB_ID                    show one job
+  cancel JOB_ID                 cancel a queued or running job
 --host sends the request to one agent (T.<host>) rather than any agent on the topic.`;
 
 /** The `virt-dr` command: talks to agents over the bus with the agent's own config. */
@@ -62,6 +63,9 @@ export async function cli(argv: string[]): Promise<number> {
         return 0;
       case 'job':
         print(await client.call('get_job', { job_id: need(target, 'JOB_ID') }, server));
+        return 0;
+      case 'cancel':
+        print(await client.call('cancel_job', { job_id: need(target, 'JOB_ID') }, server));
         return 0;
       case 'backup':
         return await backup(client, need(target, 'DOMAIN'), values, server);

@@ -1,9 +1,15 @@
 import type { Logger } from 'pino';
-import { AgentRestarted, DomainBusy, JobCancelled, JobNotFound, asVirtDrError } from '../errors.js';
+import {
+  AgentRestarted,
+  DomainBusy,
+  JobCancelled,
+  JobNotCancellable,
+  JobNotFound,
+  type CancelReason,
+} from '../errors.js';
 import { jobLogger } from '../log.js';
 import { newJobId } from '../util/ids.js';
-import { Semaphore } from '../util/semaphore.js';
-import { isFinished, type JobAction, type JobRecord, type JobState } from './job.js';
+import { isFinished, recordFailure, type JobAction, type JobRecord, type JobState } from './job.js';
 import type { JobJournal } from './journal.js';
 import { ProgressTracker, type ProgressReport } from './progress.js';
 
@@ -17,12 +23,21 @@ export interface JobContext {
   checkpoint(detail: unknown): Promise<void>;
 }
 
+/**
+ * What an action does, as the runner sees it: two calls.
+ *
+ * - `run` does the job and resolves with its result. It stops early when `ctx.signal`
+ *   aborts; the abort reason is a JobCancelled naming who cancelled. It rejects with the
+ *   job's error, or with RepairPending when the job failed and repairing what it changed
+ *   on the host failed too: the runner then keeps the last checkpoint in the journal,
+ *   marked `repair_pending`, and the domain takes no new job until `recover` succeeds.
+ * - `recover` repairs what the job left, from its last checkpoint (thaw, resume, chain,
+ *   partial files): after a crash interrupted the job, and at each start while a repair
+ *   is pending. It must be safe to repeat. It resolves with a sentence for the job's error
+ *   message, and rejects when the repair failed (it is then retried at the next start).
+ */
 export interface JobOperation {
   run(job: JobRecord, ctx: JobContext): Promise<unknown>;
-  /**
-   * Repairs what a crash left from the job's last checkpoint (thaw, resume, chain,
-   * partial files). Returns a sentence for the job's error message.
-   */
   recover(job: JobRecord, log: Logger): Promise<string>;
 }
 
@@ -54,54 +69,74 @@ export interface JobRunnerOptions {
 
 /**
  * Accepts, schedules and tracks jobs. A job is journaled before `submit` resolves; at
- * most one unfinished job exists per domain; at most `concurrency` run at once. Each
- * running job owns an AbortController, aborted with a typed reason on shutdown.
+ * most one unfinished job exists per domain; at most `concurrency` run at once, taken
+ * from a FIFO queue. Each running job owns an AbortController, aborted with a typed
+ * JobCancelled on `cancel` (reason `request`) or `stop` (reason `shutdown`). After
+ * `stop` no queued job starts: it stays queued in the journal and runs after the next start.
  */
 export class JobRunner {
   private readonly jobs = new Map<string, JobRecord>();
-  private readonly unfinishedByDomain = new Map<string, string>();
+  /** Per domain, the job that holds it: an unfinished one, or one whose repair is pending. */
+  private readonly claims = new Map<string, string>();
+  private readonly queue: JobRecord[] = [];
   private readonly controllers = new Map<string, AbortController>();
   private readonly waiters = new Map<string, ((job: JobRecord) => void)[]>();
-  private readonly writes = new Map<string, Promise<void>>();
+  /** Jobs whose final state is set but not yet journaled: their waiters wait for the write. */
+  private readonly finishing = new Set<string>();
   private readonly running = new Set<Promise<void>>();
-  private readonly slots: Semaphore;
+  private stopping = false;
 
-  constructor(private readonly options: JobRunnerOptions) {
-    this.slots = new Semaphore(Math.max(1, options.concurrency));
-  }
+  constructor(private readonly options: JobRunnerOptions) {}
 
   /**
-   * Loads the journal; repairs and fails the jobs a crash interrupted; queues again the
-   * ones that were accepted but never started.
+   * Loads the journal (quarantining what does not parse); repairs and fails the jobs a
+   * crash interrupted; retries the repairs still pending; queues again the jobs that were
+   * accepted but never started.
    */
   async start(): Promise<void> {
     const { journal, log } = this.options;
     await journal.open();
-    const jobs = await journal.loadAll((file, err) => log.error({ file, err: err.message }, 'unreadable journal entry'));
-    for (const job of jobs) this.jobs.set(job.job_id, job);
-    for (const job of jobs.filter((j) => j.state === 'running')) await this.recoverInterrupted(job);
-    for (const job of jobs.filter((j) => j.state === 'queued')) {
-      this.unfinishedByDomain.set(job.domain_uuid, job.job_id);
-      log.info({ job_id: job.job_id }, 'requeueing a job accepted before the restart');
-      this.schedule(job);
+    const jobs = await journal.loadAll(({ file, problem, movedTo }) =>
+      log.error({ file, problem, quarantined_as: movedTo }, movedTo ? 'journal entry quarantined' : 'journal entry skipped'),
+    );
+    for (const job of jobs) {
+      this.jobs.set(job.job_id, job);
+      if (!isFinished(job.state) || job.repair_pending) this.claimAtStart(job);
     }
+    const pendingRepairs = jobs.filter((j) => isFinished(j.state) && j.repair_pending);
+    for (const job of jobs.filter((j) => j.state === 'running')) await this.recoverInterrupted(job);
+    for (const job of pendingRepairs) await this.retryRepair(job);
+    for (const job of jobs.filter((j) => j.state === 'queued')) {
+      if (this.claims.get(job.domain_uuid) !== job.job_id) {
+        await this.refuseAtStart(job);
+        continue;
+      }
+      this.loggerFor(job).info('requeueing a job accepted before the restart');
+      this.queue.push(job);
+    }
+    this.pump();
     await this.prune();
   }
 
   /**
-   * Throws DomainBusy when the domain has an unfinished job, unless the request is a
-   * redelivery (submit then hands back the job it made). Lets a request be refused before
-   * its slower checks run; submit checks again, since the answer can change meanwhile.
+   * Throws DomainBusy when the domain has an unfinished job or a pending repair, unless
+   * the request is a redelivery (submit then hands back the job it made). Lets a request
+   * be refused before its slower checks run; submit checks again, since the answer can
+   * change meanwhile.
    */
   assertCanAccept(domain: { uuid: string; name: string }, uniqueId: string | null): void {
     if (uniqueId && this.findByUniqueId(uniqueId)) return;
-    const holder = this.unfinishedByDomain.get(domain.uuid);
-    if (holder) {
-      const other = this.jobs.get(holder);
+    const holder = this.claims.get(domain.uuid);
+    if (!holder) return;
+    const other = this.jobs.get(holder);
+    if (other?.repair_pending) {
       throw new DomainBusy(
-        `domain ${domain.name} already has job ${holder} (${other?.action ?? 'unknown'}, ${other?.state ?? 'unknown'}); one job per domain at a time`,
+        `domain ${domain.name} has a repair pending from job ${holder} (${other.action}); the agent retries it at its next start`,
       );
     }
+    throw new DomainBusy(
+      `domain ${domain.name} already has job ${holder} (${other?.action ?? 'unknown'}, ${other?.state ?? 'unknown'}); one job per domain at a time`,
+    );
   }
 
   async submit(submission: JobSubmission): Promise<JobRecord> {
@@ -128,17 +163,19 @@ export class JobRunner {
         unique_id: submission.uniqueId,
       },
       checkpoint: null,
+      repair_pending: false,
     };
     // Claimed before the first await, so two requests racing for one domain cannot both win.
-    this.unfinishedByDomain.set(job.domain_uuid, job.job_id);
+    this.claims.set(job.domain_uuid, job.job_id);
     try {
       await this.options.journal.save(job);
     } catch (err) {
-      this.unfinishedByDomain.delete(job.domain_uuid);
+      this.claims.delete(job.domain_uuid);
       throw err;
     }
     this.jobs.set(job.job_id, job);
-    this.schedule(job);
+    this.queue.push(job);
+    this.pump();
     return job;
   }
 
@@ -152,37 +189,85 @@ export class JobRunner {
     return [...this.jobs.values()].filter((j) => state === null || j.state === state);
   }
 
-  /** Resolves with the job once it has finished, whatever its outcome. */
+  /** Resolves with the job once it has finished and is journaled so, whatever its outcome. */
   waitFor(jobId: string): Promise<JobRecord> {
     const job = this.get(jobId);
-    if (isFinished(job.state)) return Promise.resolve(job);
+    if (isFinished(job.state) && !this.finishing.has(jobId)) return Promise.resolve(job);
     return new Promise((resolve) => this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), resolve]));
   }
 
-  /** Aborts running jobs (their failure paths repair the host) and waits for them. */
-  async stop(deadlineMs: number): Promise<void> {
-    for (const controller of this.controllers.values()) {
-      controller.abort(new JobCancelled('the agent is shutting down'));
+  /**
+   * Cancels a job by request. A queued job leaves the queue and is finished as cancelled
+   * without running. A running job's signal is aborted: it ends as cancelled once its
+   * operation has undone what it started (for a backup: thaw, merge the new overlay back).
+   * Returns the job as it is now. JobNotFound for an unknown id, JobNotCancellable when
+   * the job has already finished.
+   */
+  async cancel(jobId: string): Promise<JobRecord> {
+    const job = this.get(jobId);
+    if (job.state === 'queued') {
+      const at = this.queue.indexOf(job);
+      if (at >= 0) this.queue.splice(at, 1);
+      const log = this.loggerFor(job);
+      job.state = 'cancelled';
+      job.error = new JobCancelled('request').toJSON();
+      log.info('queued job cancelled before it started');
+      await this.finish(job, log);
+      return job;
     }
-    const all = Promise.allSettled([...this.running]);
-    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
+    const controller = this.controllers.get(job.job_id);
+    if (job.state === 'running' && controller) {
+      this.abort(controller, 'request');
+      this.loggerFor(job).info('running job cancelled; it stops at its next step');
+      return job;
+    }
+    throw new JobNotCancellable(`job ${jobId} has already finished (${job.state}); only queued and running jobs can be cancelled`);
   }
 
-  private schedule(job: JobRecord): void {
-    const run = this.execute(job).finally(() => this.running.delete(run));
-    this.running.add(run);
+  /**
+   * Starts no further job, aborts the running ones (their failure paths repair the host)
+   * and waits for them up to the deadline. Queued jobs stay queued, in memory and in the
+   * journal, so the next start runs them: a job that started now could freeze a guest
+   * on the agent's way down.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.queue.length > 0) this.options.log.info({ queued: this.queue.length }, 'queued jobs stay queued until the next start');
+    for (const controller of this.controllers.values()) this.abort(controller, 'shutdown');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)));
+    await Promise.race([Promise.allSettled([...this.running]), deadline]);
+    clearTimeout(timer);
+  }
+
+  private abort(controller: AbortController, reason: CancelReason): void {
+    // The first reason wins: a job cancelled by request stays so when shutdown follows.
+    if (!controller.signal.aborted) controller.abort(new JobCancelled(reason));
+  }
+
+  /** Starts queued jobs, oldest first, while slots are free and the runner is not stopping. */
+  private pump(): void {
+    while (!this.stopping && this.controllers.size < Math.max(1, this.options.concurrency)) {
+      const job = this.queue.shift();
+      if (!job) return;
+      const run = this.execute(job)
+        .catch((err: Error) => this.options.log.error({ job_id: job.job_id, err: err.message }, 'job bookkeeping failed'))
+        .finally(() => {
+          this.running.delete(run);
+          this.pump();
+        });
+      this.running.add(run);
+    }
   }
 
   private async execute(job: JobRecord): Promise<void> {
-    await this.slots.acquire();
+    // Everything up to the first await runs at once, so a job leaves the queue and shows
+    // as running (with its controller, which holds its slot) in one step.
     const controller = new AbortController();
     this.controllers.set(job.job_id, controller);
-    const log = jobLogger(this.options.log, {
-      job_id: job.job_id,
-      request_id: job.request.request_id,
-      domain: job.domain_name,
-      action: job.action,
-    });
+    job.state = 'running';
+    job.started_at = new Date().toISOString();
+    const log = this.loggerFor(job);
     const tracker = new ProgressTracker(this.options.progressIntervalMs, Date.now, (report) => {
       job.progress = { bytes_done: report.bytes_done, bytes_total: report.bytes_total };
       // Saved first, emitted second: a listener never hears of progress the journal lacks.
@@ -193,11 +278,11 @@ export class JobRunner {
     });
     const ticker = setInterval(() => tracker.tick(), Math.max(100, this.options.progressIntervalMs / 4));
     try {
-      job.state = 'running';
-      job.started_at = new Date().toISOString();
       await this.persist(job);
       log.info('job started');
       this.options.events.started(job);
+      // A cancel that came while the job was being journaled stops it before it touches anything.
+      controller.signal.throwIfAborted();
       job.result = await this.options.operations[job.action].run(job, {
         log,
         signal: controller.signal,
@@ -210,43 +295,75 @@ export class JobRunner {
       job.state = 'succeeded';
       log.info('job succeeded');
     } catch (err) {
-      const error = asVirtDrError(err);
-      job.state = error instanceof JobCancelled ? 'cancelled' : 'failed';
-      job.error = error.toJSON();
-      log.error({ err: error.message, class: error.name }, 'job failed');
+      recordFailure(job, err, controller.signal);
+      log.error({ err: job.error?.message, class: job.error?.class, repair_pending: job.repair_pending }, `job ${job.state}`);
     } finally {
       clearInterval(ticker);
       this.controllers.delete(job.job_id);
-      this.slots.release();
     }
     await this.finish(job, log);
   }
 
   private async recoverInterrupted(job: JobRecord): Promise<void> {
-    const log = jobLogger(this.options.log, {
-      job_id: job.job_id,
-      request_id: job.request.request_id,
-      domain: job.domain_name,
-      action: job.action,
-    });
+    const log = this.loggerFor(job);
     log.warn('job was running when the agent stopped; recovering');
-    let detail: string;
-    try {
-      detail = await this.options.operations[job.action].recover(job, log);
-    } catch (err) {
-      detail = `recovery failed: ${(err as Error).message}`;
-      log.error({ err: (err as Error).message }, 'recovery failed');
-    }
+    const repair = await this.repair(job, log);
     job.state = 'failed';
-    job.error = new AgentRestarted(`the agent stopped while this job was running; ${detail}`).toJSON();
+    job.repair_pending = !repair.ok;
+    job.error = new AgentRestarted(`the agent stopped while this job was running; ${repair.detail}`).toJSON();
     await this.finish(job, log);
   }
 
-  private async finish(job: JobRecord, log: Logger): Promise<void> {
-    job.finished_at = new Date().toISOString();
+  /** A repair that failed before is tried again; the job's record is kept until it succeeds. */
+  private async retryRepair(job: JobRecord): Promise<void> {
+    const log = this.loggerFor(job);
+    log.warn('retrying the repair this job left pending');
+    const repair = await this.repair(job, log);
+    if (!repair.ok) return;
+    job.repair_pending = false;
     job.checkpoint = null;
+    if (job.error) job.error = { ...job.error, message: `${job.error.message}; repaired at a later start: ${repair.detail}` };
+    this.release(job);
     await this.persist(job).catch((err: Error) => log.error({ err: err.message }, 'journal write failed'));
-    this.unfinishedByDomain.delete(job.domain_uuid);
+  }
+
+  private async repair(job: JobRecord, log: Logger): Promise<{ ok: boolean; detail: string }> {
+    try {
+      return { ok: true, detail: await this.options.operations[job.action].recover(job, log) };
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'repair failed; the next start retries it');
+      return { ok: false, detail: `its repair failed (${(err as Error).message}); the next start retries it` };
+    }
+  }
+
+  /** A second unfinished job for one domain (only a damaged journal holds one) never runs. */
+  private async refuseAtStart(job: JobRecord): Promise<void> {
+    const log = this.loggerFor(job);
+    job.state = 'failed';
+    job.error = new DomainBusy(`domain ${job.domain_name} was held by job ${this.claims.get(job.domain_uuid)} at start`).toJSON();
+    log.error({ err: job.error.message }, 'queued job refused');
+    await this.finish(job, log);
+  }
+
+  private claimAtStart(job: JobRecord): void {
+    if (!this.claims.has(job.domain_uuid)) this.claims.set(job.domain_uuid, job.job_id);
+  }
+
+  private release(job: JobRecord): void {
+    if (this.claims.get(job.domain_uuid) === job.job_id) this.claims.delete(job.domain_uuid);
+  }
+
+  /** Call in the same synchronous step that sets the final state (see `finishing`). */
+  private async finish(job: JobRecord, log: Logger): Promise<void> {
+    this.finishing.add(job.job_id);
+    job.finished_at = new Date().toISOString();
+    // A pending repair keeps its checkpoint, to be retried from, and its domain.
+    if (!job.repair_pending) {
+      job.checkpoint = null;
+      this.release(job);
+    }
+    await this.persist(job).catch((err: Error) => log.error({ err: err.message }, 'journal write failed'));
+    this.finishing.delete(job.job_id);
     this.options.events.finished(job);
     for (const resolve of this.waiters.get(job.job_id) ?? []) resolve(job);
     this.waiters.delete(job.job_id);
@@ -262,21 +379,17 @@ export class JobRunner {
     for (const id of dropped) this.jobs.delete(id);
   }
 
-  /**
-   * Journal writes of one job happen in order, so an older state never lands last. A
-   * failed write rejects for its caller (a checkpoint that is not on disk must stop the
-   * job) without blocking the writes queued after it.
-   */
   private persist(job: JobRecord): Promise<void> {
-    const snapshot = structuredClone(job);
-    const previous = this.writes.get(job.job_id) ?? Promise.resolve();
-    const write = previous.then(() => this.options.journal.save(snapshot));
-    const settled = write.catch(() => undefined);
-    this.writes.set(job.job_id, settled);
-    void settled.then(() => {
-      if (this.writes.get(job.job_id) === settled && isFinished(job.state)) this.writes.delete(job.job_id);
+    return this.options.journal.save(job);
+  }
+
+  private loggerFor(job: JobRecord): Logger {
+    return jobLogger(this.options.log, {
+      job_id: job.job_id,
+      request_id: job.request.request_id,
+      domain: job.domain_name,
+      action: job.action,
     });
-    return write;
   }
 
   private findByUniqueId(uniqueId: string): JobRecord | undefined {

@@ -1,8 +1,12 @@
+import { JobCancelled, RepairPending, asVirtDrError } from '../errors.js';
+
 /** A job's life, as the protocol names it. Only `queued` and `running` are unfinished. */
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 /** Actions have notification families of their own: virt_dr.<action>.start|progress|end|error. */
-export type JobAction = 'backup';
+export const JOB_ACTIONS = ['backup'] as const;
+export type JobAction = (typeof JOB_ACTIONS)[number];
 
 export interface JobProgress {
   bytes_done: number;
@@ -35,16 +39,36 @@ export interface JobRecord {
   };
   /** Recovery detail written by the operation before each step that changes the host. */
   checkpoint: unknown;
+  /**
+   * The job has finished but its repair has not: `checkpoint` is kept, the domain takes
+   * no new job, and the runner retries the repair at every start until it succeeds.
+   */
+  repair_pending: boolean;
 }
 
-export type PublicJob = Omit<JobRecord, 'request' | 'checkpoint'>;
+export type PublicJob = Omit<JobRecord, 'request' | 'checkpoint' | 'repair_pending'>;
 
 /** The job object of the protocol: what get_job, list_jobs and `wait: true` return. */
 export function publicJob(job: JobRecord): PublicJob {
-  const { request: _request, checkpoint: _checkpoint, ...visible } = job;
+  const { request: _request, checkpoint: _checkpoint, repair_pending: _repairPending, ...visible } = job;
   return visible;
 }
 
 export function isFinished(state: JobState): boolean {
   return state !== 'queued' && state !== 'running';
+}
+
+/**
+ * Sets a failed job's state and error. A job whose signal was aborted is `cancelled`, by
+ * the abort's reason, whatever error the abort surfaced as; a RepairPending reports the
+ * job's own failure and marks the record so its checkpoint is kept.
+ */
+export function recordFailure(job: JobRecord, err: unknown, signal: AbortSignal): void {
+  const failure = err instanceof RepairPending ? err.failure : asVirtDrError(err);
+  const cancelled =
+    signal.aborted && signal.reason instanceof JobCancelled ? signal.reason : failure instanceof JobCancelled ? failure : null;
+  const reported = (cancelled ?? failure).toJSON();
+  job.state = cancelled ? 'cancelled' : 'failed';
+  job.repair_pending = err instanceof RepairPending;
+  job.error = err instanceof RepairPending ? { ...reported, message: `${reported.message}; ${err.message}` } : reported;
 }

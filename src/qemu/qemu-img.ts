@@ -1,48 +1,173 @@
 import { spawn } from 'node:child_process';
-import { ToolFailed } from '../errors.js';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { ToolFailed, UnsupportedDisk } from '../errors.js';
 
 /**
  * qemu-img, always spawned with an argument array (never a shell), and always with
  * `-U` (force-share) when reading: the images it reads are layers a running QEMU holds
  * open read-only below the active overlay, so they no longer change.
+ *
+ * **No image is ever probed.** A disk's bytes are the guest's: a raw disk whose first
+ * sector looks like a qcow2 header naming `/etc/shadow` as its backing file would, if
+ * probed, be read as that qcow2 and pull the host file into the backup. So every call
+ * names the format of every layer it opens:
+ * - `info` gets `-f` and opens one layer only (qemu-img info never opens a backing file
+ *   without `--backing-chain`, which this module never uses);
+ * - `convert` gets `-f` for the top layer and a `json:` description of the whole chain
+ *   that names each layer's driver and file and ends it with `"backing": null`;
+ * - `rebase -u` gets `-f` for the overlay and `-F` for its new backing.
+ *
+ * A chain's formats come from the images' own records, read layer by layer (`readChain`):
+ * a qcow2 layer records its backing file's format in its header (libvirt and qemu-img
+ * write it; a guest cannot reach a qcow2 header). A layer that names a backing file
+ * without its format is refused with UnsupportedDisk, never guessed.
  */
+export type ImageFormat = 'qcow2' | 'raw';
+
+/** One layer of an image chain: a local file and the format it is opened with. */
+export interface ImageLayer {
+  file: string;
+  format: ImageFormat;
+}
+
 export interface ImageInfo {
   virtualSize: number;
   actualSize: number;
   format: string;
+  /** The backing file as the header records it (maybe relative), or null. */
   backingFile: string | null;
+  /** The backing file's format as the header records it; null when it records none. */
+  backingFormat: string | null;
 }
 
-export async function imageInfo(path: string): Promise<ImageInfo> {
-  const { stdout } = await run(['info', '-U', '--output=json', path]);
+/** Chains deeper than this are refused: a loop, or nothing the agent made. */
+const MAX_CHAIN_LAYERS = 64;
+
+export function isImageFormat(value: unknown): value is ImageFormat {
+  return value === 'qcow2' || value === 'raw';
+}
+
+/** `qemu-img info` of one layer, opened as `format`; its backing file is not opened. */
+export async function imageInfo(path: string, format: ImageFormat): Promise<ImageInfo> {
+  const { stdout } = await run(infoArgs({ file: path, format }));
   const info = JSON.parse(stdout) as Record<string, unknown>;
+  const text = (key: string) => (typeof info[key] === 'string' ? info[key] : null);
   return {
     virtualSize: Number(info['virtual-size']),
     actualSize: Number(info['actual-size'] ?? 0),
     format: String(info.format),
-    backingFile: typeof info['backing-filename'] === 'string' ? info['backing-filename'] : null,
+    backingFile: text('backing-filename'),
+    backingFormat: text('backing-filename-format'),
   };
 }
 
 /**
- * Flattens a chain into one qcow2 file. `onPercent` receives qemu-img's own progress
- * (0–100), read from its `-p` output.
+ * The chain below `top`, top first, each layer with the format its parent's header
+ * records. Refuses (UnsupportedDisk) a layer that names a backing file without its
+ * format, a backing that is not a plain local file, a loop and a chain deeper than 64.
+ */
+export async function readChain(top: ImageLayer): Promise<ImageLayer[]> {
+  const chain = [checkLayer(top)];
+  for (;;) {
+    const layer = chain.at(-1)!;
+    const below = backingLayer(layer, await imageInfo(layer.file, layer.format));
+    if (below === null) return chain;
+    if (chain.some((l) => l.file === below.file) || chain.length >= MAX_CHAIN_LAYERS) {
+      throw new UnsupportedDisk(`the image chain of ${top.file} loops or is deeper than ${MAX_CHAIN_LAYERS} layers`);
+    }
+    chain.push(below);
+  }
+}
+
+/** The layer below `layer`, from its `info`; null when it has none. Pure. */
+export function backingLayer(layer: ImageLayer, info: ImageInfo): ImageLayer | null {
+  if (info.backingFile === null) return null;
+  const named = JSON.stringify(info.backingFile.slice(0, 200));
+  if (info.backingFormat === null) {
+    throw new UnsupportedDisk(`${layer.file} names its backing file ${named} without its format; the agent never guesses a format`);
+  }
+  if (!isImageFormat(info.backingFormat)) {
+    throw new UnsupportedDisk(`${layer.file} has a ${info.backingFormat} backing file ${named}; only qcow2 and raw are supported`);
+  }
+  if (info.backingFile.startsWith('json:') || /^[a-z][a-z0-9+.-]*:\/\//i.test(info.backingFile)) {
+    throw new UnsupportedDisk(`${layer.file} has backing ${named}, which is not a local file`);
+  }
+  return { file: resolve(dirname(layer.file), info.backingFile), format: info.backingFormat };
+}
+
+/**
+ * Flattens a chain (top first, as `readChain` returns it) into one qcow2 file.
+ * `onPercent` receives qemu-img's own progress (0–100), read from its `-p` output.
  */
 export async function convertToQcow2(
-  source: string,
+  chain: readonly ImageLayer[],
   destination: string,
   options: { signal?: AbortSignal; onPercent?: (percent: number) => void } = {},
 ): Promise<void> {
-  await run(['convert', '-U', '-p', '-O', 'qcow2', source, destination], options);
+  await run(convertArgs(chain, destination), options);
 }
 
 /**
  * Points an overlay at a new backing file without touching its data (`rebase -u`). Safe
  * only when the new backing holds exactly the content the old one did, which is true of
- * a repository point and the host layer it was copied from.
+ * a repository point and the host layer it was copied from. `backing.file` may be
+ * relative to the overlay's folder; with `-u` it is recorded, not opened.
  */
-export async function relinkBacking(overlay: string, backingFile: string, backingFormat: string): Promise<void> {
-  await run(['rebase', '-u', '-b', backingFile, '-F', backingFormat, overlay]);
+export async function relinkBacking(overlay: ImageLayer, backing: ImageLayer): Promise<void> {
+  await run(rebaseArgs(overlay, backing));
+}
+
+/** `qemu-img info` of one layer. Pure. */
+export function infoArgs(layer: ImageLayer): string[] {
+  return ['info', '-U', '--output=json', '-f', checkLayer(layer).format, layer.file];
+}
+
+/** `qemu-img convert` of a whole chain into a qcow2 file. Pure. */
+export function convertArgs(chain: readonly ImageLayer[], destination: string): string[] {
+  const top = chain[0];
+  if (!top) throw new UnsupportedDisk('an image chain needs at least one layer');
+  return ['convert', '-U', '-p', '-f', top.format, '-O', 'qcow2', chainSpec(chain), destination];
+}
+
+/** `qemu-img rebase -u` of an overlay onto a new backing file. Pure. */
+export function rebaseArgs(overlay: ImageLayer, backing: ImageLayer): string[] {
+  if (overlay.format !== 'qcow2') throw new UnsupportedDisk(`${overlay.file}: only a qcow2 overlay has a backing file`);
+  checkFormat(backing);
+  return ['rebase', '-u', '-f', overlay.format, '-b', backing.file, '-F', backing.format, overlay.file];
+}
+
+/**
+ * The chain as one `json:` filename: each layer's driver and file spelled out, nested
+ * through `backing`, and the last qcow2 layer's backing set to null so that no file its
+ * header might name is opened. A raw layer has no backing, so it can only be the last.
+ * Pure.
+ */
+export function chainSpec(chain: readonly ImageLayer[]): string {
+  let spec: Record<string, unknown> | null = null;
+  for (const [i, layer] of [...chain].reverse().entries()) {
+    checkLayer(layer);
+    if (layer.format === 'raw' && i > 0) throw new UnsupportedDisk(`${layer.file} is raw and cannot have a backing file`);
+    spec = {
+      driver: layer.format,
+      file: { driver: 'file', filename: layer.file },
+      ...(layer.format === 'qcow2' ? { backing: spec } : {}),
+    };
+  }
+  if (spec === null) throw new UnsupportedDisk('an image chain needs at least one layer');
+  return `json:${JSON.stringify(spec)}`;
+}
+
+/** A layer qemu-img may open: an absolute local path (never resolved against our cwd), a known format. */
+function checkLayer(layer: ImageLayer): ImageLayer {
+  checkFormat(layer);
+  if (!isAbsolute(layer.file)) throw new UnsupportedDisk(`image path ${JSON.stringify(layer.file)} is not absolute`);
+  return layer;
+}
+
+function checkFormat(layer: ImageLayer): void {
+  if (!isImageFormat(layer.format)) {
+    throw new UnsupportedDisk(`${layer.file}: format ${JSON.stringify(layer.format)} is not one the agent opens (qcow2, raw)`);
+  }
 }
 
 async function run(
@@ -83,7 +208,7 @@ async function run(
  * since are written at close), which is where stale ones hide.
  */
 export async function listBitmaps(path: string): Promise<string[]> {
-  const { stdout } = await run(['info', '-U', '-f', 'qcow2', '--output=json', path]);
+  const { stdout } = await run(infoArgs({ file: path, format: 'qcow2' }));
   const info = JSON.parse(stdout) as { 'format-specific'?: { data?: { bitmaps?: { name?: unknown }[] } } };
   const bitmaps = info['format-specific']?.data?.bitmaps ?? [];
   return bitmaps.map((b) => b.name).filter((name): name is string => typeof name === 'string');

@@ -75,6 +75,23 @@ describe('backup while the guest agent hangs', () => {
     expect(await domainState(GUEST)).toBe('running');
   });
 
+  it('answers pings at once while its thaw guard waits on the hung guest agent', async () => {
+    // The failed freezes above put the guest under the thaw guard, whose every thaw now
+    // waits the full thaw timeout (5 s) on the hung qemu-ga. On its own libvirt session
+    // that wait queues nothing else; on the agent's shared connection each ping would
+    // wait behind it.
+    expect(hang.thawsAt - Date.now(), 'too little of the agent hang left').toBeGreaterThan(6_000);
+    const latencies: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const t0 = Date.now();
+      await client.call('ping', {}, { server: agent.host, timeoutMs: 15_000 });
+      latencies.push(Date.now() - t0);
+      await sleep(500);
+    }
+    console.log(`[fault-hang] ping latencies while the guard thaws a hung guest: ${latencies.join(', ')} ms`);
+    expect(Math.max(...latencies)).toBeLessThan(1_500);
+  });
+
   it('once the agent answers again the guest ends up thawed, the chain is intact and quiesce=agent works', async () => {
     await sleep(Math.max(0, hang.thawsAt - Date.now()));
     await waitForAgent(GUEST);

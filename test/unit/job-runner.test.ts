@@ -1,73 +1,17 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { DomainBusy, InvalidArgument } from '../../src/errors.js';
-import type { JobRecord } from '../../src/jobs/job.js';
-import { JobRunner, type JobOperation, type JobSubmission } from '../../src/jobs/job-runner.js';
-import { JobJournal } from '../../src/jobs/journal.js';
-
-const log = pino({ level: 'silent' });
-
-function submission(uuid: string, uniqueId: string | null = null): JobSubmission {
-  return {
-    action: 'backup',
-    domain: { requested: `vm-${uuid.slice(0, 4)}`, uuid, name: `vm-${uuid.slice(0, 4)}` },
-    args: {},
-    context: { request_id: 'req-1' },
-    requestId: 'req-1',
-    uniqueId,
-  };
-}
-const uuidA = '0b5c3f5e-0000-4000-8000-00000000000a';
-const uuidB = '0b5c3f5e-0000-4000-8000-00000000000b';
-const uuidC = '0b5c3f5e-0000-4000-8000-00000000000c';
-
-/** An operation the test finishes by hand. */
-function controllableOperation() {
-  const started: string[] = [];
-  const finishers = new Map<string, (result: unknown) => void>();
-  const operation: JobOperation = {
-    run: (job, ctx) =>
-      new Promise((resolve) => {
-        started.push(job.job_id);
-        ctx.progress.setTotal(100);
-        ctx.progress.add(100);
-        finishers.set(job.job_id, resolve);
-      }),
-    recover: async () => 'nothing to repair',
-  };
-  return { operation, started, finish: (id: string) => finishers.get(id)?.({ ok: true }) };
-}
-
-function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1, keepFinished = 10) {
-  return new JobRunner({
-    journal: new JobJournal(statePath),
-    operations: { backup: operation },
-    events: {
-      started: (j) => events.push(`start ${j.job_id}`),
-      progressed: (j) => events.push(`progress ${j.job_id}`),
-      finished: (j) => events.push(`${j.state} ${j.job_id}`),
-    },
-    log,
-    concurrency,
-    keepFinished,
-    progressIntervalMs: 2000,
-  });
-}
-
-const tick = () => new Promise((r) => setTimeout(r, 20));
+import { controllableOperation, journaled, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
 
 describe('JobRunner', () => {
   it('journals a job before accepting it, and one job per domain', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation);
     await jobs.start();
     const job = await jobs.submit(submission(uuidA));
-    const onDisk = JSON.parse(readFileSync(join(state, 'jobs', `${job.job_id}.json`), 'utf8')) as JobRecord;
-    expect(onDisk.job_id).toBe(job.job_id);
+    expect(journaled(state, job.job_id).job_id).toBe(job.job_id);
     await expect(jobs.submit(submission(uuidA))).rejects.toThrow(DomainBusy);
     await vi.waitFor(() => expect(started).toContain(job.job_id));
     finish(job.job_id);
@@ -77,7 +21,7 @@ describe('JobRunner', () => {
   });
 
   it('refuses a busy domain up front, but not a redelivery of the request that holds it', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation);
     await jobs.start();
@@ -94,7 +38,7 @@ describe('JobRunner', () => {
   });
 
   it('runs at most `concurrency` jobs at once', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started, finish } = controllableOperation();
     const jobs = runner(state, operation, [], 2);
     await jobs.start();
@@ -110,7 +54,7 @@ describe('JobRunner', () => {
   });
 
   it('treats a redelivered request (same _unique_id) as the job it already is', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const jobs = runner(state, controllableOperation().operation);
     await jobs.start();
     const first = await jobs.submit(submission(uuidA, 'u-1'));
@@ -119,7 +63,7 @@ describe('JobRunner', () => {
   });
 
   it('reports a failure with its class, and saves progress before emitting it', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const events: string[] = [];
     const jobs = runner(state, {
       run: async (_job, ctx) => {
@@ -138,7 +82,7 @@ describe('JobRunner', () => {
   });
 
   it('after a crash: recovers and fails running jobs, runs queued ones again', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const { operation, started } = controllableOperation();
     const first = runner(state, operation, [], 1);
     await first.start();
@@ -168,7 +112,7 @@ describe('JobRunner', () => {
   });
 
   it('keeps the newest finished jobs and forgets the rest, in memory and on disk', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'vdr-jobs-'));
+    const state = tempState();
     const jobs = runner(state, { run: async () => ({}), recover: async () => '' }, [], 1, 0);
     await jobs.start();
     const ids: string[] = [];

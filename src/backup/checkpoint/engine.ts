@@ -5,6 +5,7 @@ import type { FileRepository } from '../../repo/file-repository.js';
 import type { Manifest } from '../../repo/point.js';
 import { letQemuReach, revokeQemuAccess } from '../../repo/qemu-access.js';
 import {
+  finishPublished,
   journalGuestStop,
   repairAfterFailure,
   type BackupEngine,
@@ -142,7 +143,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
 
       record.phase = 'settling';
       await ctx.checkpoint(record);
-      await settle();
+      await finishPublished(settle);
       return manifest;
     },
 

@@ -16,9 +16,11 @@ export async function sealDisks(plan: CheckpointPlan, staging: string, signal: A
   for (const disk of plan.disks) {
     const file = join(staging, disk.pointFile);
     const parentFile = disk.incremental ? plan.parent?.files[disk.target] : undefined;
-    if (parentFile) await relinkBacking(file, `../${plan.parent!.backupId}/${parentFile.file}`, parentFile.format);
+    if (parentFile) {
+      await relinkBacking({ file, format: 'qcow2' }, { file: `../${plan.parent!.backupId}/${parentFile.file}`, format: parentFile.format });
+    }
     const sha256 = await flushAndHash(file, signal);
-    const [info, { size }] = await Promise.all([imageInfo(file), stat(file)]);
+    const [info, { size }] = await Promise.all([imageInfo(file, 'qcow2'), stat(file)]);
     sealed.push({ target: disk.target, file: disk.pointFile, format: 'qcow2', virtual_size: info.virtualSize, size, sha256 });
   }
   return sealed;
