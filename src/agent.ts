@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
-import { ChainRecordStore } from './backup/chain-record.js';
+import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
 import { BusConnection, Notifier, RpcServer, type BusOptions } from './bus/index.js';
 import type { AgentConfig } from './config.js';

@@ -4,13 +4,13 @@ import type { JobOperation } from '../jobs/job-runner.js';
 import type { Hypervisor, HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import { newBackupId } from '../util/ids.js';
-import type { ChainRecordStore } from './chain-record.js';
+import type { ChainRecordStore } from './snapshot/chain-record.js';
 import { checkpointEngine, type CheckpointRecord } from './checkpoint/engine.js';
-import type { BackupCheckpoint } from './checkpoint.js';
+import type { SnapshotRecord } from './snapshot/journal-record.js';
 import { freezeMayLinger, type BackupSettings } from './engine.js';
 import type { EngineChoice } from './request.js';
 import { runBackup, type BackupRequest, type Engines } from './run-backup.js';
-import { snapshotEngine } from './snapshot-engine.js';
+import { snapshotEngine } from './snapshot/engine.js';
 
 export interface BackupOperationDeps {
   hypervisor: Hypervisor;
@@ -84,10 +84,10 @@ export function backupOperation(deps: BackupOperationDeps): JobOperation {
 }
 
 /** A journal record from before the checkpoint engine has no `engine`: it is the snapshot engine's. */
-function engineRecordOf(detail: unknown): BackupCheckpoint | CheckpointRecord | null {
+function engineRecordOf(detail: unknown): SnapshotRecord | CheckpointRecord | null {
   if (typeof detail !== 'object' || detail === null) return null;
-  const record = detail as Partial<BackupCheckpoint | CheckpointRecord>;
-  return (record.engine === 'checkpoint' ? record : { ...record, engine: 'snapshot' }) as BackupCheckpoint | CheckpointRecord;
+  const record = detail as Partial<SnapshotRecord | CheckpointRecord>;
+  return (record.engine === 'checkpoint' ? record : { ...record, engine: 'snapshot' }) as SnapshotRecord | CheckpointRecord;
 }
 
 async function lookupOrNull(

@@ -110,6 +110,9 @@ export async function finishPublished(repair: () => Promise<unknown>): Promise<v
   });
 }
 
+/** The longest a repair may take; it gets its own deadline, since the job's signal may be what failed it. */
+export const REPAIR_DEADLINE_MS = 30 * 60_000;
+
 /** What both engines need besides the domain: the repository and the settings. */
 export interface EngineDeps {
   repo: FileRepository;

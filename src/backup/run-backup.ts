@@ -1,22 +1,21 @@
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import { pointOf, type BackupPoint } from '../repo/point.js';
-import type { ChainRecordStore } from './chain-record.js';
+import type { ChainRecordStore } from './snapshot/chain-record.js';
 import type { CheckpointRecord } from './checkpoint/engine.js';
-import type { BackupCheckpoint } from './checkpoint.js';
-import type { BackupEngine } from './engine.js';
-import { leaveAgentOverlays } from './leave-agent-overlays.js';
+import type { SnapshotRecord } from './snapshot/journal-record.js';
+import { REPAIR_DEADLINE_MS, type BackupEngine } from './engine.js';
+import { leaveAgentOverlays } from './snapshot/leave-agent-overlays.js';
 import type { OperationContext } from './operation-context.js';
 import { preflightBackup, type EngineSettings, type Preflight } from './preflight.js';
 import type { BackupRequest } from './request.js';
-import { REPAIR_DEADLINE_MS } from './snapshot-engine.js';
 
 export type { BackupRequest } from './request.js';
 export type { OperationContext } from './operation-context.js';
 
 /** The two engines, each with its own journal record. */
 export interface Engines {
-  snapshot: BackupEngine<BackupCheckpoint>;
+  snapshot: BackupEngine<SnapshotRecord>;
   checkpoint: BackupEngine<CheckpointRecord>;
 }
 
@@ -38,8 +37,11 @@ export interface BackupDeps {
 export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: OperationContext<unknown>): Promise<BackupPoint> {
   const { domain, repo } = deps;
   let preflight = await preflightBackup(domain, request, deps.engineSettings);
-  if (preflight.engine === 'checkpoint' && (await leaveAgentOverlays(domain, preflight.disks, deps.chains, ctx.log, AbortSignal.timeout(REPAIR_DEADLINE_MS)))) {
-    preflight = await preflightBackup(domain, request, deps.engineSettings);
+  if (preflight.engine === 'checkpoint') {
+    const deadline = AbortSignal.timeout(REPAIR_DEADLINE_MS);
+    if (await leaveAgentOverlays(domain, preflight.disks, deps.chains, ctx.log, deadline)) {
+      preflight = await preflightBackup(domain, request, deps.engineSettings);
+    }
   }
   const input = {
     request,

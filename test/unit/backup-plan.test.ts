@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAgentOverlay, overlayPath, planBackup } from '../../src/backup/plan.js';
+import { isAgentOverlay, overlayPath, planBackup } from '../../src/backup/snapshot/plan.js';
 import type { BackupDisk } from '../../src/backup/select-disks.js';
 import { ChainMismatch } from '../../src/errors.js';
 

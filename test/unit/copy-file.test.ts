@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyFileHashed, hashFile } from '../../src/backup/copy-file.js';
+import { copyFileHashed, hashFile } from '../../src/backup/snapshot/copy-file.js';
 
 const CHUNK = 4 << 20;
 const never = new AbortController().signal;

@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { backupOperation } from '../../src/backup/backup-operation.js';
-import type { ChainRecordStore } from '../../src/backup/chain-record.js';
-import { freezeMayLinger, type BackupCheckpoint } from '../../src/backup/checkpoint.js';
+import type { ChainRecordStore } from '../../src/backup/snapshot/chain-record.js';
+import { freezeMayLinger, type SnapshotRecord } from '../../src/backup/snapshot/journal-record.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import type { FileRepository } from '../../src/repo/file-repository.js';
@@ -14,7 +14,7 @@ const log = pino({ level: 'silent' });
 const repo = { hasPoint: async () => false, discardPartial: async () => undefined } as unknown as FileRepository;
 const chains = { save: async () => undefined } as unknown as ChainRecordStore;
 
-function checkpoint(overrides: Partial<BackupCheckpoint>): BackupCheckpoint {
+function checkpoint(overrides: Partial<SnapshotRecord>): SnapshotRecord {
   return {
     engine: 'snapshot',
     phase: 'copying',
@@ -28,7 +28,7 @@ function checkpoint(overrides: Partial<BackupCheckpoint>): BackupCheckpoint {
 }
 
 describe('backup recovery after a crash', () => {
-  function recoverWith(cp: BackupCheckpoint) {
+  function recoverWith(cp: SnapshotRecord) {
     const { domain, calls } = recordingDomain({ uuid: UUID });
     const watched: string[] = [];
     const hypervisor = {

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ChainRecordStore } from '../../src/backup/chain-record.js';
-import type { BackupCheckpoint } from '../../src/backup/checkpoint.js';
-import { settleBackup } from '../../src/backup/settle.js';
+import { ChainRecordStore } from '../../src/backup/snapshot/chain-record.js';
+import type { SnapshotRecord } from '../../src/backup/snapshot/journal-record.js';
+import { settleBackup } from '../../src/backup/snapshot/settle.js';
 import type { HypervisorDomain } from '../../src/libvirt/hypervisor.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 
@@ -57,7 +57,7 @@ function setup() {
   for (const f of [base, older, newer]) writeFileSync(f, 'x');
   const repo = new FileRepository(join(root, 'repo'), 'test-host');
   const chains = new ChainRecordStore(join(root, 'chains'));
-  const checkpoint: BackupCheckpoint = {
+  const checkpoint: SnapshotRecord = {
     engine: 'snapshot',
     phase: 'copying',
     domain_uuid: UUID,

@@ -8,6 +8,7 @@ import {
   finishPublished,
   journalGuestStop,
   repairAfterFailure,
+  REPAIR_DEADLINE_MS,
   type BackupEngine,
   type BackupSettings,
   type EngineInput,
@@ -16,7 +17,6 @@ import {
 import { manifestOf } from '../manifest-of.js';
 import type { OperationContext } from '../operation-context.js';
 import { withConsistentPoint } from '../quiesce.js';
-import { REPAIR_DEADLINE_MS } from '../snapshot-engine.js';
 import { waitForBackupJob } from './backup-job.js';
 import { planCheckpointBackup, type CheckpointPlan } from './plan.js';
 import { sealDisks } from './seal-disks.js';

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { imageInfo, relinkBacking } from '../../qemu/qemu-img.js';
 import type { PointDisk } from '../../repo/point.js';
-import { flushAndHash } from '../copy-disk.js';
+import { flushAndHash } from '../snapshot/copy-disk.js';
 import type { CheckpointPlan } from './plan.js';
 
 /**

@@ -1,8 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureDirectory, writeJsonAtomic } from '../util/atomic-file.js';
-import { isUuid } from '../util/ids.js';
-import { InvalidArgument } from '../errors.js';
+import { ensureDirectory, writeJsonAtomic } from '../../util/atomic-file.js';
+import { isUuid } from '../../util/ids.js';
+import { InvalidArgument } from '../../errors.js';
 
 /**
  * What the agent left on a domain's disks after its last good backup: for each disk, the

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { sleep } from '../util/abortable-sleep.js';
+import { sleep } from '../../util/abortable-sleep.js';
 
 export interface CopyOptions {
   signal: AbortSignal;

@@ -1,13 +1,13 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { parseDomainDisks } from '../libvirt/domain-xml.js';
-import type { HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
-import { sleep } from '../util/abortable-sleep.js';
-import type { BackupCheckpoint } from './checkpoint.js';
+import { parseDomainDisks } from '../../libvirt/domain-xml.js';
+import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
+import type { FileRepository } from '../../repo/file-repository.js';
+import { sleep } from '../../util/abortable-sleep.js';
+import type { SnapshotRecord } from './journal-record.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { isAgentOverlay } from './plan.js';
-import { releaseGuest } from './release-guest.js';
+import { releaseGuest } from '../release-guest.js';
 
 export interface SettleDeps {
   /** Null when the domain no longer exists: only the repository is tidied then. */
@@ -31,7 +31,7 @@ export interface SettleDeps {
  *
  * Only files named as agent overlays are ever deleted.
  */
-export async function settleBackup(checkpoint: BackupCheckpoint, deps: SettleDeps): Promise<{ pointPublished: boolean }> {
+export async function settleBackup(checkpoint: SnapshotRecord, deps: SettleDeps): Promise<{ pointPublished: boolean }> {
   const { domain, repo, chains, log, signal } = deps;
   if (domain) await releaseGuest(checkpoint, domain, log);
   const pointPublished = await repo.hasPoint(checkpoint.domain_uuid, checkpoint.backup_id);

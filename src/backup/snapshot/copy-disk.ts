@@ -1,8 +1,8 @@
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnsupportedDisk, VerificationFailed } from '../errors.js';
-import { convertToQcow2, imageInfo, isImageFormat, readChain, relinkBacking } from '../qemu/qemu-img.js';
-import type { PointDisk } from '../repo/point.js';
+import { UnsupportedDisk, VerificationFailed } from '../../errors.js';
+import { convertToQcow2, imageInfo, isImageFormat, readChain, relinkBacking } from '../../qemu/qemu-img.js';
+import type { PointDisk } from '../../repo/point.js';
 import { copyFileHashed, hashFile } from './copy-file.js';
 import type { DiskPlan } from './plan.js';
 

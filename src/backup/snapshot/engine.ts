@@ -1,13 +1,13 @@
-import type { FileRepository } from '../repo/file-repository.js';
-import type { Manifest, PointDisk } from '../repo/point.js';
-import type { BackupCheckpoint } from './checkpoint.js';
+import type { FileRepository } from '../../repo/file-repository.js';
+import type { Manifest, PointDisk } from '../../repo/point.js';
+import type { SnapshotRecord } from './journal-record.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { bytesToCopy, saveDisk } from './copy-disk.js';
-import { finishPublished, journalGuestStop, repairAfterFailure, type BackupEngine, type BackupSettings, type EngineInput } from './engine.js';
-import { manifestOf } from './manifest-of.js';
-import type { OperationContext } from './operation-context.js';
+import { finishPublished, journalGuestStop, repairAfterFailure, REPAIR_DEADLINE_MS, type BackupEngine, type BackupSettings, type EngineInput } from '../engine.js';
+import { manifestOf } from '../manifest-of.js';
+import type { OperationContext } from '../operation-context.js';
 import { planBackup, type BackupPlan } from './plan.js';
-import { withConsistentPoint } from './quiesce.js';
+import { withConsistentPoint } from '../quiesce.js';
 import { settleBackup } from './settle.js';
 import { diskSnapshotXml } from './snapshot-xml.js';
 
@@ -17,9 +17,6 @@ export interface SnapshotEngineDeps {
   settings: BackupSettings;
 }
 
-/** The longest a repair may take; it gets its own deadline, since the job's signal may be what failed it. */
-export const REPAIR_DEADLINE_MS = 30 * 60_000;
-
 /**
  * The snapshot engine: one atomic external disk-only snapshot freezes each disk's active
  * layer, the agent copies that layer into the repository (the whole disk the first time,
@@ -27,18 +24,18 @@ export const REPAIR_DEADLINE_MS = 30 * 60_000;
  * plus one agent overlay. It works without libvirt's backup API and on raw disks, but it
  * leaves the domain on a file the agent created: never for Nova instances.
  */
-export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<BackupCheckpoint> {
+export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotRecord> {
   const { repo, chains, settings } = deps;
   return {
     name: 'snapshot',
 
-    async run(input: EngineInput, ctx: OperationContext<BackupCheckpoint>): Promise<Manifest> {
+    async run(input: EngineInput, ctx: OperationContext<SnapshotRecord>): Promise<Manifest> {
       const { domain, request, latest } = input;
       const chain = await chains.load(domain.uuid);
       const plan = planBackup({ backupId: input.backupId, requested: request.mode, disks: input.disks, chain, latestPoint: latest });
       ctx.log.info({ backup_id: plan.backupId, mode: plan.mode, parent: plan.parent, reason: plan.reason }, 'backup planned');
 
-      const record: BackupCheckpoint = {
+      const record: SnapshotRecord = {
         engine: 'snapshot',
         phase: 'snapshotting',
         domain_uuid: domain.uuid,
@@ -112,7 +109,7 @@ async function copyDisks(
   staging: string,
   parentPoint: Manifest | null,
   bandwidth: number,
-  ctx: OperationContext<BackupCheckpoint>,
+  ctx: OperationContext<SnapshotRecord>,
 ): Promise<PointDisk[]> {
   const totals = await Promise.all(plan.disks.map(bytesToCopy));
   ctx.progress.setTotal(totals.reduce((a, b) => a + b, 0));

@@ -1,9 +1,9 @@
 import { basename, dirname, join } from 'node:path';
-import { ChainMismatch } from '../errors.js';
-import { BACKUP_ID_SOURCE } from '../util/ids.js';
-import type { BackupMode } from '../repo/point.js';
+import { ChainMismatch } from '../../errors.js';
+import { BACKUP_ID_SOURCE } from '../../util/ids.js';
+import type { BackupMode } from '../../repo/point.js';
 import type { ChainRecord } from './chain-record.js';
-import type { BackupDisk } from './select-disks.js';
+import type { BackupDisk } from '../select-disks.js';
 
 export type RequestedMode = 'auto' | BackupMode;
 

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { HypervisorDomain } from '../libvirt/hypervisor.js';
+import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { isAgentOverlay } from './plan.js';
-import type { BackupDisk } from './select-disks.js';
+import type { BackupDisk } from '../select-disks.js';
 import { removeUnusedOverlay } from './settle.js';
 
 /**

@@ -1,4 +1,4 @@
-import { escapeXml } from '../util/xml-escape.js';
+import { escapeXml } from '../../util/xml-escape.js';
 import type { DiskPlan } from './plan.js';
 
 /**

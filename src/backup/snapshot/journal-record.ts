@@ -1,13 +1,13 @@
-import type { EngineJournalRecord } from './engine.js';
+import type { EngineJournalRecord } from '../engine.js';
 
-export { freezeMayLinger } from './engine.js';
+export { freezeMayLinger } from '../engine.js';
 
 /**
  * What a running snapshot-engine backup writes to the journal before each step that
  * changes the host, so that recovery (after a crash) or the failure path (after an
  * error) knows exactly what to undo or finish.
  */
-export type BackupPhase =
+export type SnapshotPhase =
   /** Planned; the guest may be about to freeze or pause. */
   | 'snapshotting'
   /** The overlays exist; the point is being copied into the repository. */
@@ -15,10 +15,10 @@ export type BackupPhase =
   /** The point is complete; the frozen layers are being merged below. */
   | 'committing';
 
-export interface BackupCheckpoint extends EngineJournalRecord {
+export interface SnapshotRecord extends EngineJournalRecord {
   /** Records from before the checkpoint engine have no `engine`: they are the snapshot engine's. */
   engine: 'snapshot';
-  phase: BackupPhase;
+  phase: SnapshotPhase;
   disks: {
     target: string;
     frozen: string;
