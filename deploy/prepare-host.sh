@@ -12,7 +12,7 @@ log() { printf 'prepare-host: %s\n' "$*" >&2; }
 packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates acl)
 for flag in "$@"; do
   case $flag in
-    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod) ;;
+    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod systemd) ;;
     --with-bench-tools) packages+=(gnuplot-nox) ;;
     *) log "unknown option: $flag"; exit 2 ;;
   esac

@@ -35,6 +35,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  // Backups hold customers' disks: nothing the agent or its qemu-img children create is
+  // world-readable, whatever umask it was started with (systemd's unit sets 0077).
+  process.umask(process.umask() | PRIVATE_UMASK);
   const log = createRootLogger(config.log.level);
   const agent = new Agent(config, log);
 
@@ -57,6 +60,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   return -1;
 }
+
+/** Bits never granted on what the agent creates: group write, and anything for others. */
+const PRIVATE_UMASK = 0o027;
 
 /** `--config FILE` is ours, not convict's. */
 function isConfigFlag(argv: string[], index: number): boolean {

@@ -92,22 +92,40 @@ export function journalGuestStop<R extends EngineJournalRecord>(
 }
 
 /**
- * The failure path of both engines: repair (the same function crash recovery runs). When
- * the repair itself fails this rejects with RepairPending, so the runner keeps the
- * journal record and retries at the next start; else the caller rethrows its own error.
+ * The frame of every engine's backup: `take` stages and verifies the point and returns its
+ * manifest; the repository publishes it (manifest last, one rename); the journal record
+ * moves to `publishedPhase`; then `settle` tidies the domain. A failure before the point is published runs
+ * `settle` as the repair (the function crash recovery runs) and rethrows the backup's own
+ * error. A repair that fails, on either path, rejects with RepairPending, so the runner
+ * keeps the journal record and retries at the next start.
  */
-export async function repairAfterFailure(err: unknown, repair: () => Promise<unknown>, log: Logger): Promise<void> {
-  log.warn({ err: (err as Error).message }, 'backup failed; repairing the domain and the repository');
-  await repair().catch((repairErr: unknown) => {
-    throw new RepairPending(repairErr, err);
-  });
-}
-
-/** The end of a published backup (merge, tidy): a failure there leaves a repair pending. */
-export async function finishPublished(repair: () => Promise<unknown>): Promise<void> {
-  await repair().catch((repairErr: unknown) => {
+export async function takeAndPublish<R extends EngineJournalRecord & { phase: string }>(
+  take: () => Promise<Manifest>,
+  steps: {
+    repo: FileRepository;
+    record: R;
+    ctx: OperationContext<R>;
+    publishedPhase: R['phase'];
+    settle: () => Promise<unknown>;
+  },
+): Promise<Manifest> {
+  let manifest: Manifest;
+  try {
+    manifest = await take();
+    await steps.repo.commitPoint(manifest);
+  } catch (err) {
+    steps.ctx.log.warn({ err: (err as Error).message }, 'backup failed; repairing the domain and the repository');
+    await steps.settle().catch((repairErr: unknown) => {
+      throw new RepairPending(repairErr, err);
+    });
+    throw err;
+  }
+  steps.record.phase = steps.publishedPhase;
+  await steps.ctx.checkpoint(steps.record);
+  await steps.settle().catch((repairErr: unknown) => {
     throw new RepairPending(repairErr);
   });
+  return manifest;
 }
 
 /** The longest a repair may take; it gets its own deadline, since the job's signal may be what failed it. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import type { EngineName } from '../../src/repo/point.js';
@@ -60,6 +61,16 @@ describe.each(ENGINES)('backup engine conformance: %s', (engine) => {
     expect(info['backing-filename']).toBe(`../${full.backup_id}/${full.disks[0]!.file}`);
     expect(sha256(await readFileFromQcow2(file, '/conformance.bin'))).toBe(written);
     await expectGuestReleased();
+  });
+
+  it('stores nothing others may read: every file and folder of its points is private', async () => {
+    const domainDir = path.join(agent.repoPath, full.domain_uuid);
+    for (const point of await readdir(domainDir)) {
+      for (const name of ['', ...(await readdir(path.join(domainDir, point)))]) {
+        const { mode } = await stat(path.join(domainDir, point, name));
+        expect({ file: `${point}/${name}`, others: mode & 0o007 }).toEqual({ file: `${point}/${name}`, others: 0 });
+      }
+    }
   });
 
   it('lists its points oldest first and answers get_backup with the same point', async () => {

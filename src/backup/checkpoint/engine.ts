@@ -5,10 +5,9 @@ import type { FileRepository } from '../../repo/file-repository.js';
 import type { Manifest } from '../../repo/point.js';
 import { letQemuReach, revokeQemuAccess } from '../../repo/qemu-access.js';
 import {
-  finishPublished,
   journalGuestStop,
-  repairAfterFailure,
   REPAIR_DEADLINE_MS,
+  takeAndPublish,
   type BackupEngine,
   type BackupSettings,
   type EngineInput,
@@ -74,8 +73,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
       const settle = () =>
         settleCheckpointBackup(record, { domain, repo, log: ctx.log, signal: AbortSignal.timeout(REPAIR_DEADLINE_MS) });
 
-      let manifest: Manifest;
-      try {
+      const take = async (): Promise<Manifest> => {
         const plan = await planWithParent(input, record, ctx);
         ctx.log.info(
           { backup_id: plan.backupId, engine: 'checkpoint', mode: plan.mode, parent: plan.parent?.backupId ?? null, reason: plan.reason },
@@ -113,7 +111,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
           ctx.progress.setTotal(written);
           ctx.progress.add(written);
         }
-        manifest = manifestOf({
+        return manifestOf({
           backupId: plan.backupId,
           domain,
           domainXml: input.domainXml,
@@ -135,16 +133,8 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
             ? { name: plan.checkpointName, xml: redefinableXml(await domain.checkpointXml(plan.checkpointName)) }
             : null,
         });
-        await repo.commitPoint(manifest);
-      } catch (err) {
-        await repairAfterFailure(err, settle, ctx.log);
-        throw err;
-      }
-
-      record.phase = 'settling';
-      await ctx.checkpoint(record);
-      await finishPublished(settle);
-      return manifest;
+      };
+      return takeAndPublish(take, { repo, record, ctx, publishedPhase: 'settling', settle });
     },
 
     recover(record, { domain, log, signal }) {

@@ -3,7 +3,7 @@ import type { Manifest, PointDisk } from '../../repo/point.js';
 import type { SnapshotRecord } from './journal-record.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { bytesToCopy, saveDisk } from './copy-disk.js';
-import { finishPublished, journalGuestStop, repairAfterFailure, REPAIR_DEADLINE_MS, type BackupEngine, type BackupSettings, type EngineInput } from '../engine.js';
+import { journalGuestStop, REPAIR_DEADLINE_MS, takeAndPublish, type BackupEngine, type BackupSettings, type EngineInput } from '../engine.js';
 import { manifestOf } from '../manifest-of.js';
 import type { OperationContext } from '../operation-context.js';
 import { planBackup, type BackupPlan } from './plan.js';
@@ -48,8 +48,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
       const settle = () =>
         settleBackup(record, { domain, repo, chains, log: ctx.log, signal: AbortSignal.timeout(REPAIR_DEADLINE_MS) });
 
-      let manifest: Manifest;
-      try {
+      const take = async (): Promise<Manifest> => {
         const staging = await repo.beginPoint(domain.uuid, plan.backupId);
         const planned = new Set(plan.disks.map((d) => d.target));
         const snapshotXml = diskSnapshotXml(
@@ -71,7 +70,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
         await ctx.checkpoint(record);
 
         const disks = await copyDisks(plan, staging, latest, settings.bandwidthBytesPerSecond, ctx);
-        manifest = manifestOf({
+        return manifestOf({
           backupId: plan.backupId,
           domain,
           domainXml: input.domainXml,
@@ -86,16 +85,8 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
           hostDisks: input.disks.map((d) => ({ target: d.target, file: d.file, format: d.format, bitmap: null })),
           checkpoint: null,
         });
-        await repo.commitPoint(manifest);
-      } catch (err) {
-        await repairAfterFailure(err, settle, ctx.log);
-        throw err;
-      }
-
-      record.phase = 'committing';
-      await ctx.checkpoint(record);
-      await finishPublished(settle);
-      return manifest;
+      };
+      return takeAndPublish(take, { repo, record, ctx, publishedPhase: 'committing', settle });
     },
 
     recover(record, { domain, log, signal }) {
