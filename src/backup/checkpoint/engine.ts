@@ -30,9 +30,13 @@ export interface CheckpointRecord extends EngineJournalRecord {
   phase: 'preparing' | 'copying' | 'settling';
   /** The staging folder QEMU writes into: a running backup job that targets it is this job's. */
   staging: string;
-  /** The checkpoint this backup creates, and the one it redefined to build on. */
+  /** The checkpoint this backup creates. */
   checkpoint: string | null;
-  parent_checkpoint: string | null;
+  /**
+   * The newest point's checkpoint when this backup began (whether or not it builds on it):
+   * its bitmap goes once this point is published, and stays for the next incremental if not.
+   */
+  previous_checkpoint: string | null;
   /** The disks that carry agent bitmaps. */
   tracked: { target: string; file: string }[];
 }
@@ -66,7 +70,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
         freeze_requested: false,
         staging: repo.partialDir(domain.uuid, input.backupId),
         checkpoint: null,
-        parent_checkpoint: null,
+        previous_checkpoint: input.latest?.checkpoint?.name ?? null,
         tracked: input.disks.filter((d) => d.format === 'qcow2').map((d) => ({ target: d.target, file: d.file })),
       };
       await ctx.checkpoint(record);
@@ -74,7 +78,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
         settleCheckpointBackup(record, { domain, repo, log: ctx.log, signal: AbortSignal.timeout(REPAIR_DEADLINE_MS) });
 
       const take = async (): Promise<Manifest> => {
-        const plan = await planWithParent(input, record, ctx);
+        const plan = await planWithParent(input, ctx);
         ctx.log.info(
           { backup_id: plan.backupId, engine: 'checkpoint', mode: plan.mode, parent: plan.parent?.backupId ?? null, reason: plan.reason },
           'backup planned',
@@ -149,17 +153,11 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
  * inconsistent (QEMU was killed) makes mode=auto a full that says why, and
  * mode=incremental a CheckpointInvalid.
  */
-async function planWithParent(
-  input: EngineInput,
-  record: CheckpointRecord,
-  ctx: OperationContext<CheckpointRecord>,
-): Promise<CheckpointPlan> {
+async function planWithParent(input: EngineInput, ctx: OperationContext<CheckpointRecord>): Promise<CheckpointPlan> {
   const { domain, request } = input;
   const base = { backupId: input.backupId, requested: request.mode, disks: input.disks, latest: input.latest };
   const plan = planCheckpointBackup(base);
   if (!plan.parent) return plan;
-  record.parent_checkpoint = plan.parent.checkpointName;
-  await ctx.checkpoint(record);
   // Metadata an interrupted run left would make the redefinition fail as a duplicate.
   await dropAgentMetadata(domain);
   try {

@@ -23,9 +23,9 @@ export interface CheckpointSettleDeps {
  * - A backup job still writing into this job's staging folder is aborted (a job that
  *   writes elsewhere is someone else's and is left alone).
  * - The newest published point decides which bitmap stays: its checkpoint's. Every other
- *   agent bitmap this backup knows of (its own new one when unpublished, the parent's
- *   when superseded, stale ones in the images) is removed, and no agent checkpoint
- *   metadata is left.
+ *   agent bitmap this backup knows of (its own new one when unpublished, the previous
+ *   point's when superseded, stale ones in the images) is removed, and no agent
+ *   checkpoint metadata is left.
  * - The staging folder is discarded.
  */
 export async function settleCheckpointBackup(
@@ -47,7 +47,7 @@ export async function settleCheckpointBackup(
       return new Map<string, string[]>();
     });
     const targets = record.tracked.map((d) => d.target);
-    for (const name of [record.checkpoint, record.parent_checkpoint]) {
+    for (const name of [record.checkpoint, record.previous_checkpoint]) {
       if (name !== null && !suspects.has(name)) suspects.set(name, targets);
     }
     await tidyCheckpoints({ domain, keep, suspects, log });
