@@ -8,6 +8,7 @@ import { takeCString } from './call.js';
 import type { Domain } from './domain.js';
 import {
   libvirt,
+  VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL,
   VIR_DOMAIN_JOB_BOUNDED,
   VIR_DOMAIN_JOB_CANCELLED,
   VIR_DOMAIN_JOB_COMPLETED,
@@ -35,16 +36,30 @@ export interface JobStats {
   fields: Record<string, TypedParamValue>;
 }
 
+export interface BackupBeginOptions {
+  /**
+   * VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL: the push targets exist already (empty images
+   * of the disks' size), so libvirt does not create them inside the call.
+   */
+  reuseExternal: boolean;
+}
+
 /**
  * Starts a backup job (virDomainBackupBegin). With `checkpointXml` libvirt also creates
  * that checkpoint, with its dirty bitmaps, at the backup's point in time. Returns once the
  * job runs: the point in time is fixed then, so a guest frozen for it may thaw.
  */
-export function backupBegin(domain: Domain, backupXml: string, checkpointXml: string | null): Promise<void> {
+export function backupBegin(
+  domain: Domain,
+  backupXml: string,
+  checkpointXml: string | null,
+  opts: BackupBeginOptions,
+): Promise<void> {
+  const flags = opts.reuseExternal ? VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL : 0;
   return domain.connection.withDomain(
     domain.uuid,
     async (ctx, dom) => {
-      await ctx.int('virDomainBackupBegin', dom, backupXml, checkpointXml, 0);
+      await ctx.int('virDomainBackupBegin', dom, backupXml, checkpointXml, flags);
     },
     { idempotent: false },
   );

@@ -17,7 +17,7 @@ export type {
   UndefineOptions,
 } from './domain.js';
 export { abortJob, backupBegin, backupXml, jobStats } from './backup.js';
-export type { JobKind, JobStats } from './backup.js';
+export type { BackupBeginOptions, JobKind, JobStats } from './backup.js';
 export { deleteCheckpoint, getCheckpointXml, listCheckpoints, redefineCheckpoint } from './checkpoint.js';
 export type { DeleteCheckpointOptions, RedefineOptions } from './checkpoint.js';
 export type { TypedParamValue } from './typed-params.js';

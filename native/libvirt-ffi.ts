@@ -365,6 +365,9 @@ export const VIR_DOMAIN_JOB_CANCELLED = 5;
 export const VIR_DOMAIN_JOB_STATS_COMPLETED = 1 << 0; // the stats of the job that just ended
 export const VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED = 1 << 1; // leave them for the next caller
 
+/** virDomainBackupBeginFlags */
+export const VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL = 1 << 0; // the target files exist: libvirt creates none
+
 /** virDomainJobOperation: the `operation` job stats field. */
 export const VIR_DOMAIN_JOB_OPERATION_BACKUP = 9;
 

@@ -52,8 +52,9 @@ export interface HypervisorDomain extends DomainRef {
   blockJob(disk: string): Promise<BlockJobProgress | null>;
 
   /**
-   * Starts a push-mode backup job; with `checkpointXml` libvirt creates that checkpoint
-   * (and its dirty bitmaps) at the backup's point in time. Resolves once the job runs.
+   * Starts a push-mode backup job into target files that already exist (empty images of
+   * each disk's size); with `checkpointXml` libvirt creates that checkpoint (and its dirty
+   * bitmaps) at the backup's point in time. Resolves once the job runs.
    */
   beginBackup(backupXml: string, checkpointXml: string | null): Promise<void>;
   /** The running backup job's progress, or null when no job runs. */

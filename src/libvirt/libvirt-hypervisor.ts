@@ -125,7 +125,9 @@ class LibvirtDomain implements HypervisorDomain {
   }
 
   beginBackup(backupXmlText: string, checkpointXml: string | null): Promise<void> {
-    return translated(`begin backup of ${this.name}`, () => backupBegin(this.domain, backupXmlText, checkpointXml));
+    return translated(`begin backup of ${this.name}`, () =>
+      backupBegin(this.domain, backupXmlText, checkpointXml, { reuseExternal: true }),
+    );
   }
 
   async backupJob(): Promise<BackupJobProgress | null> {

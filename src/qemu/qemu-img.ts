@@ -107,6 +107,11 @@ export async function convertToQcow2(
   await run(convertArgs(chain, destination), options);
 }
 
+/** Creates an empty qcow2 image of `virtualSize` bytes, with no backing file. */
+export async function createQcow2(path: string, virtualSize: number): Promise<void> {
+  await run(createArgs(path, virtualSize));
+}
+
 /**
  * Points an overlay at a new backing file without touching its data (`rebase -u`). Safe
  * only when the new backing holds exactly the content the old one did, which is true of
@@ -115,6 +120,12 @@ export async function convertToQcow2(
  */
 export async function relinkBacking(overlay: ImageLayer, backing: ImageLayer): Promise<void> {
   await run(rebaseArgs(overlay, backing));
+}
+
+/** `qemu-img create` of an empty qcow2 image. Pure. */
+export function createArgs(path: string, virtualSize: number): string[] {
+  if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0) throw new RangeError(`invalid image size ${virtualSize}`);
+  return ['create', '-q', '-f', 'qcow2', path, String(virtualSize)];
 }
 
 /** `qemu-img info` of one layer. Pure. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnsupportedDisk } from '../../src/errors.js';
 import {
+  createArgs,
   backingLayer,
   chainSpec,
   convertArgs,
@@ -94,6 +95,12 @@ describe('qemu-img argument arrays name every format', () => {
       expect(after(args, '-b')).toBe('../20261124T000000000Z-abcdef/vda.qcow2');
       expect(args.at(-1)).toBe('/repo/.partial/vda.qcow2');
     }
+  });
+
+  it('create: an empty qcow2 of an exact byte size, and nothing else', () => {
+    expect(createArgs('/r/.partial-h-x/vda.qcow2', 268435456)).toEqual(['create', '-q', '-f', 'qcow2', '/r/.partial-h-x/vda.qcow2', '268435456']);
+    expect(() => createArgs('/r/x.qcow2', 0)).toThrow(RangeError);
+    expect(() => createArgs('/r/x.qcow2', 1.5)).toThrow(RangeError);
   });
 
   it('keeps odd file names intact inside the spec (commas, quotes, spaces)', () => {

@@ -19,6 +19,7 @@ import { withConsistentPoint } from '../quiesce.js';
 import { waitForBackupJob } from './backup-job.js';
 import { planCheckpointBackup, type CheckpointPlan } from './plan.js';
 import { sealDisks } from './seal-disks.js';
+import { createTargets } from './targets.js';
 import { settleCheckpointBackup } from './settle.js';
 import { isAgentCheckpoint } from './tidy.js';
 import { backupXml, checkpointXml, redefinableXml } from './xml.js';
@@ -85,6 +86,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
         );
         record.checkpoint = plan.checkpointName;
         const staging = await repo.beginPoint(domain.uuid, plan.backupId);
+        await createTargets(plan, staging);
         const qemuUid = imageOwnerUid(input.domainXml);
         await letQemuReach(staging, qemuUid);
         record.phase = 'copying';
