@@ -7,7 +7,7 @@ import { newBackupId } from '../util/ids.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import { checkpointEngine, type CheckpointRecord } from './checkpoint/engine.js';
 import type { SnapshotRecord } from './snapshot/journal-record.js';
-import { freezeMayLinger, type BackupSettings } from './engine.js';
+import { freezeMayLinger, REPAIR_DEADLINE_MS, type BackupSettings } from './engine.js';
 import type { EngineChoice } from './request.js';
 import { runBackup, type BackupRequest, type Engines } from './run-backup.js';
 import { snapshotEngine } from './snapshot/engine.js';
@@ -20,8 +20,6 @@ export interface BackupOperationDeps {
   /** `backup.engine`: the engine a request without `engine` gets. */
   defaultEngine: EngineChoice;
 }
-
-const RECOVERY_DEADLINE_MS = 30 * 60_000;
 
 /**
  * The backup action as the job runner sees it. Each run opens its own libvirt
@@ -68,7 +66,8 @@ export function backupOperation(deps: BackupOperationDeps): JobOperation {
       if (freezeMayLinger(record)) deps.settings.thawGuard.watch(job.domain_uuid);
       const session = await deps.hypervisor.openSession();
       try {
-        const input = { domain: await lookupOrNull(session, job.domain_uuid), log, signal: AbortSignal.timeout(RECOVERY_DEADLINE_MS) };
+        const domain = await lookupOrNull(session, job.domain_uuid);
+        const input = { domain, log, signal: AbortSignal.timeout(REPAIR_DEADLINE_MS) };
         const { pointPublished } =
           record.engine === 'checkpoint'
             ? await engines.checkpoint.recover(record, input)
