@@ -107,10 +107,19 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
           () => domain.beginBackup(backupRequest, checkpointRequest),
         );
         ctx.log.info({ quiesce: quiesce.method, freeze_ms: quiesce.freezeMs }, 'backup job started');
+        const jobStarted = performance.now();
         const reported = await followJob(domain, ctx);
         await revokeQemuAccess(staging, qemuUid);
-
+        const sealStarted = performance.now();
         const disks = await sealDisks(plan, staging, ctx.signal);
+        ctx.log.info(
+          {
+            bytes: disks.reduce((sum, d) => sum + d.size, 0),
+            job_ms: Math.round(sealStarted - jobStarted),
+            seal_ms: Math.round(performance.now() - sealStarted),
+          },
+          'backup job finished; files relinked, flushed and verified',
+        );
         if (reported === 0) {
           // The job ended before the first poll saw it: account for what it wrote.
           const written = disks.reduce((sum, d) => sum + d.size, 0);
