@@ -56,33 +56,23 @@ export function backupBegin(
   opts: BackupBeginOptions,
 ): Promise<void> {
   const flags = opts.reuseExternal ? VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL : 0;
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => {
-      await ctx.int('virDomainBackupBegin', dom, backupXml, checkpointXml, flags);
-    },
-    { idempotent: false },
-  );
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) => {
+    await ctx.int('virDomainBackupBegin', dom, backupXml, checkpointXml, flags);
+  });
 }
 
 /** The running backup job's XML (virDomainBackupGetXMLDesc); fails when there is none. */
 export function backupXml(domain: Domain): Promise<string> {
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => takeCString(await ctx.ptr('virDomainBackupGetXMLDesc', dom, 0)),
-    { idempotent: true },
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) =>
+    takeCString(await ctx.ptr('virDomainBackupGetXMLDesc', dom, 0)),
   );
 }
 
 /** Aborts the domain's current job (virDomainAbortJob). */
 export function abortJob(domain: Domain): Promise<void> {
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => {
-      await ctx.int('virDomainAbortJob', dom);
-    },
-    { idempotent: false },
-  );
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) => {
+    await ctx.int('virDomainAbortJob', dom);
+  });
 }
 
 /**
@@ -91,21 +81,17 @@ export function abortJob(domain: Domain): Promise<void> {
  */
 export function jobStats(domain: Domain, opts: { completed?: boolean } = {}): Promise<JobStats> {
   const flags = opts.completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => {
-      const type = Buffer.alloc(4);
-      const params = Buffer.alloc(ref.sizeof.pointer);
-      const count = Buffer.alloc(4);
-      await ctx.int('virDomainGetJobStats', dom, type, params, count, flags);
-      const array = ref.readPointer(params, 0, 0);
-      const n = count.readInt32LE(0);
-      try {
-        return { kind: JOB_KINDS[type.readInt32LE(0)] ?? 'unknown', fields: readTypedParams(array, n) };
-      } finally {
-        if (!ref.isNull(array)) libvirt.virTypedParamsFree(array, n);
-      }
-    },
-    { idempotent: true },
-  );
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) => {
+    const type = Buffer.alloc(4);
+    const params = Buffer.alloc(ref.sizeof.pointer);
+    const count = Buffer.alloc(4);
+    await ctx.int('virDomainGetJobStats', dom, type, params, count, flags);
+    const array = ref.readPointer(params, 0, 0);
+    const n = count.readInt32LE(0);
+    try {
+      return { kind: JOB_KINDS[type.readInt32LE(0)] ?? 'unknown', fields: readTypedParams(array, n) };
+    } finally {
+      if (!ref.isNull(array)) libvirt.virTypedParamsFree(array, n);
+    }
+  });
 }

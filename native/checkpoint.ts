@@ -30,18 +30,14 @@ export interface RedefineOptions {
  */
 export function redefineCheckpoint(domain: Domain, xml: string, opts: RedefineOptions): Promise<void> {
   const flags = VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE | (opts.validate ? VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE : 0);
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => {
-      libvirt.virDomainCheckpointFree(await ctx.ptr('virDomainCheckpointCreateXML', dom, xml, flags));
-    },
-    { idempotent: false },
-  );
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) => {
+    libvirt.virDomainCheckpointFree(await ctx.ptr('virDomainCheckpointCreateXML', dom, xml, flags));
+  });
 }
 
 /** A checkpoint's XML without the domain copy (VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN). */
 export function getCheckpointXml(domain: Domain, name: string): Promise<string> {
-  return withCheckpoint(domain, name, true, async (ctx, checkpoint) =>
+  return withCheckpoint(domain, name, async (ctx, checkpoint) =>
     takeCString(await ctx.ptr('virDomainCheckpointGetXMLDesc', checkpoint, VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN)),
   );
 }
@@ -57,51 +53,42 @@ export interface DeleteCheckpointOptions {
 /** Deletes a checkpoint (virDomainCheckpointDelete). Its children are left alone. */
 export function deleteCheckpoint(domain: Domain, name: string, opts: DeleteCheckpointOptions): Promise<void> {
   const flags = opts.metadataOnly ? VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY : 0;
-  return withCheckpoint(domain, name, false, async (ctx, checkpoint) => {
+  return withCheckpoint(domain, name, async (ctx, checkpoint) => {
     await ctx.int('virDomainCheckpointDelete', checkpoint, flags);
   });
 }
 
 /** The names of the domain's checkpoints libvirt has metadata for (virDomainListAllCheckpoints). */
 export function listCheckpoints(domain: Domain): Promise<string[]> {
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => {
-      const out = Buffer.alloc(ref.sizeof.pointer); // virDomainCheckpointPtr **
-      const n = await ctx.int('virDomainListAllCheckpoints', dom, out, 0);
-      const array = ref.readPointer(out, 0, n * ref.sizeof.pointer);
-      const names: string[] = [];
-      try {
-        for (let i = 0; i < n; i++) {
-          const checkpoint = ref.readPointer(array, i * ref.sizeof.pointer, 0);
-          names.push(borrowCString(libvirt.virDomainCheckpointGetName(checkpoint)));
-          libvirt.virDomainCheckpointFree(checkpoint);
-        }
-      } finally {
-        if (!ref.isNull(array)) libc.free(array);
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) => {
+    const out = Buffer.alloc(ref.sizeof.pointer); // virDomainCheckpointPtr **
+    const n = await ctx.int('virDomainListAllCheckpoints', dom, out, 0);
+    const array = ref.readPointer(out, 0, n * ref.sizeof.pointer);
+    const names: string[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const checkpoint = ref.readPointer(array, i * ref.sizeof.pointer, 0);
+        names.push(borrowCString(libvirt.virDomainCheckpointGetName(checkpoint)));
+        libvirt.virDomainCheckpointFree(checkpoint);
       }
-      return names;
-    },
-    { idempotent: true },
-  );
+    } finally {
+      if (!ref.isNull(array)) libc.free(array);
+    }
+    return names;
+  });
 }
 
 function withCheckpoint<T>(
   domain: Domain,
   name: string,
-  idempotent: boolean,
   body: (ctx: CallContext, checkpoint: Ptr) => Promise<T>,
 ): Promise<T> {
-  return domain.connection.withDomain(
-    domain.uuid,
-    async (ctx, dom) => {
-      const checkpoint = await ctx.ptr('virDomainCheckpointLookupByName', dom, name, 0);
-      try {
-        return await body(ctx, checkpoint);
-      } finally {
-        libvirt.virDomainCheckpointFree(checkpoint);
-      }
-    },
-    { idempotent },
-  );
+  return domain.connection.withDomain(domain.uuid, async (ctx, dom) => {
+    const checkpoint = await ctx.ptr('virDomainCheckpointLookupByName', dom, name, 0);
+    try {
+      return await body(ctx, checkpoint);
+    } finally {
+      libvirt.virDomainCheckpointFree(checkpoint);
+    }
+  });
 }

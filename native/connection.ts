@@ -25,6 +25,7 @@ import {
 } from './errors.js';
 import { Domain } from './domain.js';
 import { borrowCString, callOffLoop, takeCString } from './call.js';
+import { REPEATABLE_FUNCTIONS, retryWhileUnreachable } from './reconnect.js';
 
 type FnName = keyof LibvirtBindings;
 type ArgsOf<K extends FnName> = LibvirtBindings[K] extends NativeFn<infer A, unknown> ? A : never;
@@ -43,13 +44,14 @@ export interface CallContext {
   ptr<K extends FnName>(name: K, ...args: ArgsOf<K>): Promise<Ptr>;
 }
 
-export interface RunOptions {
+export interface OpenOptions {
   /**
-   * The operation only reads state (or sets a value to what it already is), so when it
-   * fails because the connection to libvirtd was lost it is retried once on a new
-   * connection. Never set for operations with side effects.
+   * How long a call waits for libvirtd to answer again once the connection is lost (the
+   * daemon restarted): the open and every reopen are retried until then, and a call that
+   * only read state is repeated on the new connection. 0 (the default): one reopen
+   * attempt and one repeat, no waiting.
    */
-  idempotent: boolean;
+  reconnectTimeoutMs?: number;
 }
 
 export interface DefineOptions {
@@ -89,28 +91,43 @@ async function openPointer(uri: string): Promise<Ptr> {
   );
 }
 
-function makeContext(conn: Ptr): CallContext {
+/** One run of an operation body on one connection pointer. */
+interface Attempt {
+  context: CallContext;
+  /** Whether the body issued a function outside REPEATABLE_FUNCTIONS (its effect is then unknown on a lost connection). */
+  readonly issuedSideEffect: boolean;
+}
+
+function makeAttempt(conn: Ptr): Attempt {
+  let issuedSideEffect = false;
   const invoke = async <K extends FnName>(
     name: K,
     args: ArgsOf<K>,
     failed: (r: RetOf<K>) => boolean,
   ): Promise<RetOf<K>> => {
+    if (!REPEATABLE_FUNCTIONS.has(name)) issuedSideEffect = true;
     const fn = libvirt[name] as unknown as NativeFn<ArgsOf<K>, RetOf<K>>;
     const result = await callOffLoop(fn, args);
     if (failed(result)) throw takeConnError(conn, name);
     return result;
   };
   return {
-    conn,
-    int: (name, ...args) =>
-      invoke(name, args, (r) => (r as unknown as number) < 0) as unknown as Promise<number>,
-    ptr: (name, ...args) =>
-      invoke(name, args, (r) => ref.isNull(r as unknown as Ptr)) as unknown as Promise<Ptr>,
+    context: {
+      conn,
+      int: (name, ...args) =>
+        invoke(name, args, (r) => (r as unknown as number) < 0) as unknown as Promise<number>,
+      ptr: (name, ...args) =>
+        invoke(name, args, (r) => ref.isNull(r as unknown as Ptr)) as unknown as Promise<Ptr>,
+    },
+    get issuedSideEffect() {
+      return issuedSideEffect;
+    },
   };
 }
 
 export class Connection {
   readonly uri: string;
+  readonly #reconnectTimeoutMs: number;
   #ptr: Ptr | null;
   #closed = false;
   /** Set when the socket to libvirtd is known dead: the next call reopens first. */
@@ -118,15 +135,22 @@ export class Connection {
   #queue: Promise<void> = Promise.resolve();
   #reconnects = 0;
 
-  private constructor(uri: string, ptr: Ptr) {
+  private constructor(uri: string, ptr: Ptr, reconnectTimeoutMs: number) {
     this.uri = uri;
     this.#ptr = ptr;
+    this.#reconnectTimeoutMs = reconnectTimeoutMs;
   }
 
-  /** Open a connection, e.g. `qemu:///system` or `test:///default`. */
-  static async open(uri: string): Promise<Connection> {
+  /**
+   * Open a connection, e.g. `qemu:///system` or `test:///default`. With a reconnect
+   * timeout the first open waits as long for an unreachable libvirtd as reopens do.
+   */
+  static async open(uri: string, opts: OpenOptions = {}): Promise<Connection> {
     installQuietErrorHandler();
-    return new Connection(uri, await openPointer(uri));
+    const timeout = opts.reconnectTimeoutMs ?? 0;
+    if (!Number.isSafeInteger(timeout) || timeout < 0) throw new RangeError(`invalid reconnect timeout ${timeout}`);
+    const ptr = await retryWhileUnreachable(() => openPointer(uri), Date.now() + timeout);
+    return new Connection(uri, ptr, timeout);
   }
 
   /** How many times this object transparently reopened its URI. */
@@ -147,18 +171,23 @@ export class Connection {
    *
    * @internal used by Domain; not part of the public surface.
    */
-  run<T>(body: (ctx: CallContext) => Promise<T>, opts: RunOptions): Promise<T> {
+  run<T>(body: (ctx: CallContext) => Promise<T>): Promise<T> {
     const task = async (): Promise<T> => {
-      const conn = await this.#ensureOpen();
-      try {
-        return await body(makeContext(conn));
-      } catch (err) {
-        const lost = await this.#noteFailure(conn, err);
-        if (!lost || !opts.idempotent) throw err;
-        // Read-only call that hit a dead socket (typically the first call after a
-        // libvirtd restart, which nothing could have detected earlier without a libvirt
-        // event loop): reopen and retry once.
-        return await body(makeContext(await this.#ensureOpen()));
+      const deadline = Date.now() + this.#reconnectTimeoutMs;
+      for (let repeats = 0; ; repeats++) {
+        const conn = await retryWhileUnreachable(() => this.#ensureOpen(), deadline);
+        const attempt = makeAttempt(conn);
+        try {
+          return await body(attempt.context);
+        } catch (err) {
+          const lost = await this.#noteFailure(conn, err);
+          // A body that only read state and hit a dead socket (typically the first call
+          // after a libvirtd restart, which nothing could have noticed earlier without a
+          // libvirt event loop) runs again on a new connection: once, and then as long as
+          // the deadline allows. One that issued a side effect rejects, and its caller
+          // looks at the state before it tries again.
+          if (!lost || attempt.issuedSideEffect || (repeats > 0 && Date.now() >= deadline)) throw err;
+        }
       }
     };
     return this.#serialize(task);
@@ -178,7 +207,7 @@ export class Connection {
    * Run `body` with a virDomainPtr looked up by UUID; the pointer is freed afterwards.
    * @internal used by Domain.
    */
-  withDomain<T>(uuid: string, body: (ctx: CallContext, dom: Ptr) => Promise<T>, opts: RunOptions): Promise<T> {
+  withDomain<T>(uuid: string, body: (ctx: CallContext, dom: Ptr) => Promise<T>): Promise<T> {
     return this.run(async (ctx) => {
       const dom = await ctx.ptr('virDomainLookupByUUIDString', ctx.conn, uuid);
       try {
@@ -186,7 +215,7 @@ export class Connection {
       } finally {
         libvirt.virDomainFree(dom);
       }
-    }, opts);
+    });
   }
 
   /**
@@ -219,15 +248,12 @@ export class Connection {
 
   /** libvirt library version of the daemon side, e.g. "9.0.0" (virConnectGetLibVersion). */
   libvirtVersion(): Promise<string> {
-    return this.run(
-      async (ctx) => {
-        const out = Buffer.alloc(8); // unsigned long
-        await ctx.int('virConnectGetLibVersion', ctx.conn, out);
-        const v = Number(out.readBigUInt64LE(0));
-        return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
-      },
-      { idempotent: true },
-    );
+    return this.run(async (ctx) => {
+      const out = Buffer.alloc(8); // unsigned long
+      await ctx.int('virConnectGetLibVersion', ctx.conn, out);
+      const v = Number(out.readBigUInt64LE(0));
+      return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
+    });
   }
 
   /**
@@ -235,10 +261,8 @@ export class Connection {
    * selector NULL): what this host's hypervisor can do, e.g. `<backup supported='yes'/>`.
    */
   domainCapabilities(): Promise<string> {
-    return this.run(
-      async (ctx) =>
-        takeCString(await ctx.ptr('virConnectGetDomainCapabilities', ctx.conn, null, null, null, null, 0)),
-      { idempotent: true },
+    return this.run(async (ctx) =>
+      takeCString(await ctx.ptr('virConnectGetDomainCapabilities', ctx.conn, null, null, null, null, 0)),
     );
   }
 
@@ -247,52 +271,43 @@ export class Connection {
    * LibvirtError with code VIR_ERR_NO_DOMAIN (42) when there is none.
    */
   lookupDomain(nameOrUuid: string): Promise<Domain> {
-    return this.run(
-      async (ctx) => {
-        let dom: Ptr | null = null;
-        if (looksLikeUuid(nameOrUuid)) {
-          try {
-            dom = await ctx.ptr('virDomainLookupByUUIDString', ctx.conn, nameOrUuid);
-          } catch (err) {
-            // A domain may be *named* like a UUID: fall back to the name.
-            if (!(err instanceof LibvirtError && err.code === VIR_ERR_NO_DOMAIN)) throw err;
-          }
+    return this.run(async (ctx) => {
+      let dom: Ptr | null = null;
+      if (looksLikeUuid(nameOrUuid)) {
+        try {
+          dom = await ctx.ptr('virDomainLookupByUUIDString', ctx.conn, nameOrUuid);
+        } catch (err) {
+          // A domain may be *named* like a UUID: fall back to the name.
+          if (!(err instanceof LibvirtError && err.code === VIR_ERR_NO_DOMAIN)) throw err;
         }
-        dom ??= await ctx.ptr('virDomainLookupByName', ctx.conn, nameOrUuid);
-        return this.#adoptDomain(dom);
-      },
-      { idempotent: true },
-    );
+      }
+      dom ??= await ctx.ptr('virDomainLookupByName', ctx.conn, nameOrUuid);
+      return this.#adoptDomain(dom);
+    });
   }
 
   /** Define (or redefine) a persistent domain from XML (virDomainDefineXMLFlags). */
   defineDomain(xml: string, opts: DefineOptions = {}): Promise<Domain> {
     const flags = opts.validate ? VIR_DOMAIN_DEFINE_VALIDATE : 0;
-    return this.run(
-      async (ctx) => this.#adoptDomain(await ctx.ptr('virDomainDefineXMLFlags', ctx.conn, xml, flags)),
-      { idempotent: false },
-    );
+    return this.run(async (ctx) => this.#adoptDomain(await ctx.ptr('virDomainDefineXMLFlags', ctx.conn, xml, flags)));
   }
 
   /** All domains, running or not (virConnectListAllDomains). */
   listAllDomains(): Promise<Domain[]> {
-    return this.run(
-      async (ctx) => {
-        const out = Buffer.alloc(ref.sizeof.pointer); // virDomainPtr **
-        const n = await ctx.int('virConnectListAllDomains', ctx.conn, out, VIR_CONNECT_LIST_DOMAINS_ALL);
-        const array = ref.readPointer(out, 0, n * ref.sizeof.pointer);
-        const domains: Domain[] = [];
-        try {
-          for (let i = 0; i < n; i++) {
-            domains.push(this.#adoptDomain(ref.readPointer(array, i * ref.sizeof.pointer, 0)));
-          }
-        } finally {
-          if (!ref.isNull(array)) libc.free(array); // the array itself is malloc'd by libvirt
+    return this.run(async (ctx) => {
+      const out = Buffer.alloc(ref.sizeof.pointer); // virDomainPtr **
+      const n = await ctx.int('virConnectListAllDomains', ctx.conn, out, VIR_CONNECT_LIST_DOMAINS_ALL);
+      const array = ref.readPointer(out, 0, n * ref.sizeof.pointer);
+      const domains: Domain[] = [];
+      try {
+        for (let i = 0; i < n; i++) {
+          domains.push(this.#adoptDomain(ref.readPointer(array, i * ref.sizeof.pointer, 0)));
         }
-        return domains;
-      },
-      { idempotent: true },
-    );
+      } finally {
+        if (!ref.isNull(array)) libc.free(array); // the array itself is malloc'd by libvirt
+      }
+      return domains;
+    });
   }
 
   /** Turn a virDomainPtr into a Domain handle and free the pointer. */

@@ -174,7 +174,7 @@ export class Domain {
   /** Domain XML (virDomainGetXMLDesc). */
   getXml(opts: GetXmlOptions = {}): Promise<string> {
     const flags = (opts.inactive ? VIR_DOMAIN_XML_INACTIVE : 0) | (opts.secure ? VIR_DOMAIN_XML_SECURE : 0);
-    return this.#with(async (ctx, dom) => takeCString(await ctx.ptr('virDomainGetXMLDesc', dom, flags)), true);
+    return this.#with(async (ctx, dom) => takeCString(await ctx.ptr('virDomainGetXMLDesc', dom, flags)));
   }
 
   /** State and reason (virDomainGetState). */
@@ -185,12 +185,12 @@ export class Domain {
       await ctx.int('virDomainGetState', dom, state, reason, 0);
       const code = state.readInt32LE(0);
       return { state: STATE_NAMES[code] ?? 'nostate', reason: reason.readInt32LE(0) };
-    }, true);
+    });
   }
 
   /** Whether the domain is running (any active state, including paused). */
   isActive(): Promise<boolean> {
-    return this.#with(async (ctx, dom) => (await ctx.int('virDomainIsActive', dom)) === 1, true);
+    return this.#with(async (ctx, dom) => (await ctx.int('virDomainIsActive', dom)) === 1);
   }
 
   /**
@@ -202,7 +202,7 @@ export class Domain {
     if (!Number.isInteger(seconds) || seconds < -2) throw new RangeError(`invalid agent timeout ${seconds}`);
     return this.#with(async (ctx, dom) => {
       await ctx.int('virDomainAgentSetResponseTimeout', dom, seconds, 0);
-    }, true);
+    });
   }
 
   /**
@@ -228,7 +228,7 @@ export class Domain {
     return this.#with(async (ctx, dom) => {
       await this.#setAgentTimeoutIfSupported(ctx, dom, timeoutSeconds);
       return ctx.int(name, dom, NULL, 0, 0);
-    }, false);
+    });
   }
 
   /** Pause the vCPUs (virDomainSuspend). */
@@ -271,7 +271,7 @@ export class Domain {
         }
         await ctx.int('virDomainUndefineFlags', dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
       }
-    }, false);
+    });
   }
 
   /**
@@ -287,7 +287,7 @@ export class Domain {
       } finally {
         libvirt.virDomainSnapshotFree(snap);
       }
-    }, false);
+    });
   }
 
   /**
@@ -303,7 +303,7 @@ export class Domain {
       (bandwidth > 0 ? VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES : 0);
     return this.#with(async (ctx, dom) => {
       await ctx.int('virDomainBlockCommit', dom, disk, opts.base, opts.top, bandwidth, flags);
-    }, false);
+    });
   }
 
   /** The block job on `disk`, or null when there is none (virDomainGetBlockJobInfo). */
@@ -326,7 +326,7 @@ export class Domain {
         cur: Number(info.readBigUInt64LE(BLOCK_JOB_INFO_OFFSET_CUR)),
         end: Number(info.readBigUInt64LE(BLOCK_JOB_INFO_OFFSET_END)),
       };
-    }, true);
+    });
   }
 
   /**
@@ -338,21 +338,21 @@ export class Domain {
       (opts.pivot ? VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT : 0) | (opts.async ? VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC : 0);
     return this.#with(async (ctx, dom) => {
       await ctx.int('virDomainBlockJobAbort', dom, disk, flags);
-    }, false);
+    });
   }
 
   toString(): string {
     return `Domain(${this.name}, ${this.uuid})`;
   }
 
-  #with<T>(body: (ctx: CallContext, dom: Ptr) => Promise<T>, idempotent: boolean): Promise<T> {
-    return this.connection.withDomain(this.uuid, body, { idempotent });
+  #with<T>(body: (ctx: CallContext, dom: Ptr) => Promise<T>): Promise<T> {
+    return this.connection.withDomain(this.uuid, body);
   }
 
   #void(name: 'virDomainSuspend' | 'virDomainResume' | 'virDomainCreate' | 'virDomainDestroy'): Promise<void> {
     return this.#with(async (ctx, dom) => {
       await ctx.int(name, dom);
-    }, false);
+    });
   }
 
   async #setAgentTimeoutIfSupported(ctx: CallContext, dom: Ptr, seconds: number): Promise<void> {

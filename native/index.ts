@@ -3,7 +3,8 @@
  * threading rules. Import from here, not from the individual files.
  */
 export { Connection, looksLikeUuid } from './connection.js';
-export type { DefineOptions } from './connection.js';
+export type { DefineOptions, OpenOptions } from './connection.js';
+export { FIRST_RETRY_MS, LONGEST_RETRY_MS, REPEATABLE_FUNCTIONS, retryWhileUnreachable } from './reconnect.js';
 export { Domain } from './domain.js';
 export type {
   AbortBlockJobOptions,
