@@ -46,7 +46,9 @@ export class Agent {
     await ensureDirectory(config.state.path);
     await ensureDirectory(config.repo.path);
 
-    const hypervisor = await LibvirtHypervisor.connect(config.libvirt.uri);
+    const hypervisor = await LibvirtHypervisor.connect(config.libvirt.uri, {
+      reconnectTimeoutMs: config.libvirt.reconnect_timeout_s * 1000,
+    });
     this.stack.push({ name: 'libvirt', stop: () => hypervisor.close() });
     const thawGuard = new ThawGuard(hypervisor, log.child({ component: 'thaw-guard' }));
     await thawGuard.start();

@@ -83,6 +83,13 @@ const schema = {
       env: 'VIRT_DR_LIBVIRT_URI',
       arg: 'libvirt-uri',
     },
+    reconnect_timeout_s: {
+      doc: 'How long a job waits for libvirtd to answer again after it lost its connection (a restart), before the call fails; a repair waits again on every retry.',
+      format: 'nat',
+      default: 60,
+      env: 'VIRT_DR_LIBVIRT_RECONNECT_TIMEOUT_S',
+      arg: 'libvirt-reconnect-timeout-s',
+    },
   },
   repo: {
     path: {
@@ -178,7 +185,7 @@ export type AgentConfig = {
     rabbit_transient_queues_ttl: number;
     notification_topics: string[];
   };
-  libvirt: { uri: string };
+  libvirt: { uri: string; reconnect_timeout_s: number };
   repo: { path: string };
   state: { path: string };
   jobs: { concurrency: number; keep_finished: number };

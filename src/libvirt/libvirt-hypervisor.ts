@@ -208,6 +208,16 @@ class LibvirtSession implements HypervisorSession {
   }
 }
 
+export interface LibvirtHypervisorOptions {
+  /**
+   * How long a job's calls wait for libvirtd to answer again after a restart (see
+   * native/reconnect.ts). The agent's own connection does not wait: a request that finds
+   * libvirtd gone fails at once with a retryable HypervisorError, before its caller's
+   * timeout.
+   */
+  reconnectTimeoutMs: number;
+}
+
 /**
  * The agent's long-lived connection serves quick calls (ping, lookups); every job opens
  * a session of its own, because calls on one connection run one at a time.
@@ -217,13 +227,14 @@ export class LibvirtHypervisor implements Hypervisor {
 
   private constructor(
     private readonly uri: string,
+    private readonly options: LibvirtHypervisorOptions,
     private readonly main: LibvirtSession,
     private readonly connection: Connection,
   ) {}
 
-  static async connect(uri: string): Promise<LibvirtHypervisor> {
+  static async connect(uri: string, options: LibvirtHypervisorOptions): Promise<LibvirtHypervisor> {
     const connection = await translated(`connect to ${uri}`, () => Connection.open(uri));
-    return new LibvirtHypervisor(uri, new LibvirtSession(connection), connection);
+    return new LibvirtHypervisor(uri, options, new LibvirtSession(connection), connection);
   }
 
   libvirtVersion(): Promise<string> {
@@ -247,7 +258,10 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async openSession(): Promise<HypervisorSession> {
-    return new LibvirtSession(await translated(`connect to ${this.uri}`, () => Connection.open(this.uri)));
+    const connection = await translated(`connect to ${this.uri}`, () =>
+      Connection.open(this.uri, { reconnectTimeoutMs: this.options.reconnectTimeoutMs }),
+    );
+    return new LibvirtSession(connection);
   }
 
   close(): Promise<void> {

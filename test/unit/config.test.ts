@@ -9,6 +9,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config.bus).toMatchObject({ url: 'amqp://guest:guest@127.0.0.1:5672/', exchange: 'openstack', topic: 'virt_dr' });
     expect(config.libvirt.uri).toBe('qemu:///system');
+    expect(config.libvirt.reconnect_timeout_s).toBe(60);
     expect(config.repo.path).toBe('/var/lib/virt-dr/repo');
     expect(config.state.path).toBe('/var/lib/virt-dr/state');
   });
