@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { RepairPending } from '../errors.js';
+import { HypervisorError, RepairPending } from '../errors.js';
 import type { DomainDisk } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import type { EngineName, Manifest } from '../repo/point.js';
 import type { OperationContext } from './operation-context.js';
+import { sleep } from '../util/abortable-sleep.js';
 import type { QuiesceSettings } from './quiesce.js';
 import type { BackupRequest } from './request.js';
 import type { BackupDisk } from './select-disks.js';
@@ -96,8 +97,9 @@ export function journalGuestStop<R extends EngineJournalRecord>(
  * manifest; the repository publishes it (manifest last, one rename); the journal record
  * moves to `publishedPhase`; then `settle` tidies the domain. A failure before the point is published runs
  * `settle` as the repair (the function crash recovery runs) and rethrows the backup's own
- * error. A repair that fails, on either path, rejects with RepairPending, so the runner
- * keeps the journal record and retries at the next start.
+ * error. A repair that cannot reach libvirt is run again (repairWhileUnreachable); one
+ * that fails for good, on either path, rejects with RepairPending, so the runner keeps
+ * the journal record and retries it.
  */
 export async function takeAndPublish<R extends EngineJournalRecord & { phase: string }>(
   take: () => Promise<Manifest>,
@@ -115,14 +117,14 @@ export async function takeAndPublish<R extends EngineJournalRecord & { phase: st
     await steps.repo.commitPoint(manifest);
   } catch (err) {
     steps.ctx.log.warn({ err: (err as Error).message }, 'backup failed; repairing the domain and the repository');
-    await steps.settle().catch((repairErr: unknown) => {
+    await repairWhileUnreachable(steps.settle, steps.ctx.log).catch((repairErr: unknown) => {
       throw new RepairPending(repairErr, err);
     });
     throw err;
   }
   steps.record.phase = steps.publishedPhase;
   await steps.ctx.checkpoint(steps.record);
-  await steps.settle().catch((repairErr: unknown) => {
+  await repairWhileUnreachable(steps.settle, steps.ctx.log).catch((repairErr: unknown) => {
     throw new RepairPending(repairErr);
   });
   return manifest;
@@ -130,6 +132,35 @@ export async function takeAndPublish<R extends EngineJournalRecord & { phase: st
 
 /** The longest a repair may take; it gets its own deadline, since the job's signal may be what failed it. */
 export const REPAIR_DEADLINE_MS = 30 * 60_000;
+/** Pauses between repairs that could not reach libvirt: 1 s, doubling up to a minute. */
+export const FIRST_REPAIR_RETRY_MS = 1000;
+export const LONGEST_REPAIR_RETRY_MS = 60_000;
+
+/**
+ * Runs a repair, and runs it again while it fails only because libvirt could not be
+ * reached: libvirtd stayed away longer than the reconnect timeout, or a call with a side
+ * effect (a commit, an abort) lost its connection, so whether it happened is unknown.
+ * Repeating is safe because a repair reads the domain's state before it changes
+ * anything. It gives up at REPAIR_DEADLINE_MS with the last error, and the job runner
+ * keeps the repair pending from there.
+ */
+export async function repairWhileUnreachable<T>(
+  repair: () => Promise<T>,
+  log: Logger,
+  deadline: AbortSignal = AbortSignal.timeout(REPAIR_DEADLINE_MS),
+): Promise<T> {
+  for (let pause = FIRST_REPAIR_RETRY_MS; ; pause = Math.min(pause * 2, LONGEST_REPAIR_RETRY_MS)) {
+    try {
+      return await repair();
+    } catch (err) {
+      if (!(err instanceof HypervisorError && err.retryable) || deadline.aborted) throw err;
+      log.warn({ err: err.message, retry_in_ms: pause }, 'the repair could not reach libvirt; retrying');
+      await sleep(pause, deadline).catch(() => {
+        throw err;
+      });
+    }
+  }
+}
 
 /** What both engines need besides the domain: the repository and the settings. */
 export interface EngineDeps {
