@@ -157,7 +157,7 @@ export class JobNotCancellable extends VirtDrError {
  * Not a failure of its own: an operation rejects with this when the job failed and the
  * repair of what the job changed on the host failed too. The runner then reports
  * `failure` as the job's error, keeps the job's checkpoint in the journal, and retries the
- * repair at the next start until it succeeds.
+ * repair (every few minutes, and at each start) until it succeeds.
  */
 export class RepairPending extends VirtDrError {
   readonly retryable = false;
@@ -166,7 +166,7 @@ export class RepairPending extends VirtDrError {
 
   constructor(repairError: unknown, jobError?: unknown) {
     const repair = asVirtDrError(repairError);
-    super(`the repair failed (${repair.message}); the next start retries it`, { cause: repairError });
+    super(`the repair failed (${repair.message}); the agent retries it`, { cause: repairError });
     this.failure = jobError === undefined ? repair : asVirtDrError(jobError);
   }
 }

@@ -9,11 +9,14 @@ import {
 } from '../errors.js';
 import { jobLogger } from '../log.js';
 import { newJobId } from '../util/ids.js';
+import { every, type Periodic } from '../util/periodic.js';
 import { isFinished, recordFailure, type JobAction, type JobRecord, type JobState } from './job.js';
 import type { JobJournal } from './journal.js';
 import { ProgressTracker, type ProgressReport } from './progress.js';
 
 const PRUNE_BATCH = 50;
+/** How often a running agent retries the repairs left pending (a start retries them too). */
+export const REPAIR_RETRY_MS = 5 * 60_000;
 
 /** What an operation gets to run with; see OperationContext in backup/run-backup.ts. */
 export interface JobContext {
@@ -34,7 +37,8 @@ export interface JobContext {
  * - `recover` repairs what the job left, from its last checkpoint (thaw, resume, chain,
  *   partial files): after a crash interrupted the job, and at each start while a repair
  *   is pending. It must be safe to repeat. It resolves with a sentence for the job's error
- *   message, and rejects when the repair failed (it is then retried at the next start).
+ *   message, and rejects when the repair failed (it is then retried every repairRetryMs and
+ *   at each start).
  */
 export interface JobOperation {
   run(job: JobRecord, ctx: JobContext): Promise<unknown>;
@@ -65,6 +69,8 @@ export interface JobRunnerOptions {
   concurrency: number;
   keepFinished: number;
   progressIntervalMs: number;
+  /** Default REPAIR_RETRY_MS. */
+  repairRetryMs?: number;
 }
 
 /**
@@ -85,6 +91,7 @@ export class JobRunner {
   private readonly finishing = new Set<string>();
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
+  private repairRetries: Periodic | null = null;
 
   constructor(private readonly options: JobRunnerOptions) {}
 
@@ -116,6 +123,10 @@ export class JobRunner {
     }
     this.pump();
     await this.prune();
+    // A domain whose repair is pending takes no job, so waiting for the next start could
+    // hold it for weeks; libvirtd that came back after the job's own retries gave up is
+    // the usual case.
+    this.repairRetries = every(this.options.repairRetryMs ?? REPAIR_RETRY_MS, () => this.retryPendingRepairs());
   }
 
   /**
@@ -131,7 +142,7 @@ export class JobRunner {
     const other = this.jobs.get(holder);
     if (other?.repair_pending) {
       throw new DomainBusy(
-        `domain ${domain.name} has a repair pending from job ${holder} (${other.action}); the agent retries it at its next start`,
+        `domain ${domain.name} has a repair pending from job ${holder} (${other.action}); the agent retries it`,
       );
     }
     throw new DomainBusy(
@@ -236,7 +247,7 @@ export class JobRunner {
     for (const controller of this.controllers.values()) this.abort(controller, 'shutdown');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)));
-    await Promise.race([Promise.allSettled([...this.running]), deadline]);
+    await Promise.race([Promise.allSettled([...this.running, this.repairRetries?.stop()]), deadline]);
     clearTimeout(timer);
   }
 
@@ -314,7 +325,7 @@ export class JobRunner {
     await this.finish(job, log);
   }
 
-  /** A repair that failed before is tried again; the job's record is kept until it succeeds. */
+  /** A repair that failed before is tried again (at start, then every repairRetryMs); the record is kept until it succeeds. */
   private async retryRepair(job: JobRecord): Promise<void> {
     const log = this.loggerFor(job);
     log.warn('retrying the repair this job left pending');
@@ -322,17 +333,24 @@ export class JobRunner {
     if (!repair.ok) return;
     job.repair_pending = false;
     job.checkpoint = null;
-    if (job.error) job.error = { ...job.error, message: `${job.error.message}; repaired at a later start: ${repair.detail}` };
+    if (job.error) job.error = { ...job.error, message: `${job.error.message}; repaired later: ${repair.detail}` };
     this.release(job);
     await this.persist(job).catch((err: Error) => log.error({ err: err.message }, 'journal write failed'));
+  }
+
+  private async retryPendingRepairs(): Promise<void> {
+    for (const job of [...this.jobs.values()].filter((j) => isFinished(j.state) && j.repair_pending)) {
+      if (this.stopping) return;
+      await this.retryRepair(job);
+    }
   }
 
   private async repair(job: JobRecord, log: Logger): Promise<{ ok: boolean; detail: string }> {
     try {
       return { ok: true, detail: await this.options.operations[job.action].recover(job, log) };
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'repair failed; the next start retries it');
-      return { ok: false, detail: `its repair failed (${(err as Error).message}); the next start retries it` };
+      log.error({ err: (err as Error).message }, 'repair failed; the agent retries it');
+      return { ok: false, detail: `its repair failed (${(err as Error).message}); the agent retries it` };
     }
   }
 

@@ -61,7 +61,14 @@ export function controllableOperation() {
 }
 
 /** A runner on a real journal folder; stopped when the test ends, before its folder goes. */
-export function runner(statePath: string, operation: JobOperation, events: string[] = [], concurrency = 1, keepFinished = 10) {
+export function runner(
+  statePath: string,
+  operation: JobOperation,
+  events: string[] = [],
+  concurrency = 1,
+  keepFinished = 10,
+  repairRetryMs?: number,
+) {
   const jobs = new JobRunner({
     journal: new JobJournal(statePath),
     operations: { backup: operation },
@@ -74,6 +81,7 @@ export function runner(statePath: string, operation: JobOperation, events: strin
     concurrency,
     keepFinished,
     progressIntervalMs: 2000,
+    ...(repairRetryMs === undefined ? {} : { repairRetryMs }),
   });
   // Finished hooks run last-registered first: this stop runs before tempState's removal.
   onTestFinished(() => jobs.stop(1_000));

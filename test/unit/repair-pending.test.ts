@@ -47,7 +47,7 @@ describe('a repair that failed is kept and retried', () => {
     expect(done.state).toBe('failed');
     expect(done.error?.class).toBe('ToolFailed');
     expect(done.error?.message).toBe(
-      'qemu-img convert exited 1; the repair failed (commit failed: Failed to connect socket); the next start retries it',
+      'qemu-img convert exited 1; the repair failed (commit failed: Failed to connect socket); the agent retries it',
     );
     const record = journaled(state, job.job_id);
     expect(record.repair_pending).toBe(true);
@@ -98,12 +98,29 @@ describe('a repair that failed is kept and retried', () => {
     expect(repaired.repair_pending).toBe(false);
     expect(repaired.checkpoint).toBeNull();
     expect(repaired.state).toBe('failed');
-    expect(repaired.error?.message).toContain('repaired at a later start: the disk chain was merged');
+    expect(repaired.error?.message).toContain('repaired later: the disk chain was merged');
     expect(() => third.assertCanAccept(vmA, null)).not.toThrow();
 
     const fourth = runner(state, repair.operation, [], 1, 10);
     await fourth.start();
     expect(repair.calls).toHaveLength(2);
+  });
+
+  it('retries a pending repair while the agent runs, without waiting for a start', async () => {
+    const state = tempState();
+    const repair = recoverAfter(1);
+    const operation: JobOperation = { run: failingRepair(new ToolFailed('copy failed')).run, recover: repair.operation.recover };
+    const jobs = runner(state, operation, [], 1, 10, 50);
+    await jobs.start();
+    const job = await jobs.submit(submission(uuidA));
+    await jobs.waitFor(job.job_id);
+    expect(journaled(state, job.job_id).repair_pending).toBe(true);
+
+    // The first retry fails (still pending, domain held), the second repairs.
+    await vi.waitFor(() => expect(journaled(state, job.job_id).repair_pending).toBe(false), { timeout: 5_000 });
+    expect(repair.calls.map((j) => j.checkpoint)).toEqual([CHECKPOINT, CHECKPOINT]);
+    expect(journaled(state, job.job_id).error?.message).toContain('repaired later: the disk chain was merged');
+    expect(() => jobs.assertCanAccept(vmA, null)).not.toThrow();
   });
 
   it('keeps the checkpoint of a job a crash interrupted when its recovery fails', async () => {
@@ -123,7 +140,7 @@ describe('a repair that failed is kept and retried', () => {
     const failed = journaled(state, job.job_id);
     expect(failed.state).toBe('failed');
     expect(failed.error?.class).toBe('AgentRestarted');
-    expect(failed.error?.message).toContain('its repair failed (libvirtd is not answering); the next start retries it');
+    expect(failed.error?.message).toContain('its repair failed (libvirtd is not answering); the agent retries it');
     expect(failed).toMatchObject({ repair_pending: true, checkpoint: CHECKPOINT });
 
     await runner(state, repair.operation).start();
