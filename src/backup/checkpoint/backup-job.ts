@@ -31,6 +31,11 @@ export async function waitForBackupJob(
     throw err;
   }
   const outcome = await domain.lastJobOutcome();
+  if (outcome.state === 'unknown') {
+    // A libvirtd restart keeps the job (libvirt 9.0 finishes one QEMU completed meanwhile
+    // and records it), so this is rare: without a record the targets cannot be trusted.
+    throw new BackupJobFailed(`libvirt kept no record of how the backup job of ${domain.name} ended; its targets are not trusted`);
+  }
   if (outcome.state !== 'succeeded') {
     throw new BackupJobFailed(`the backup job of ${domain.name} ended ${outcome.state}${outcome.error ? `: ${outcome.error}` : ''}`);
   }
