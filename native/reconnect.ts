@@ -7,9 +7,11 @@ import { isConnectionLost } from './errors.js';
 import type { LibvirtBindings } from './libvirt-ffi.js';
 
 /**
- * The BLOCKING functions that only read state, or set a value to what it already is
- * (the guest agent's response timeout): a call that issued nothing else may be run again
- * after a reconnect, whatever the lost connection did with it. Any other function has a
+ * The BLOCKING functions that only read state, or bring it to a value whatever it was
+ * (the guest agent's response timeout; a thaw, which thaws nothing on a thawed guest): a
+ * call that issued nothing else may be run again after a reconnect, whatever the lost
+ * connection did with it. A thaw cut off by a libvirtd restart is so repeated at once,
+ * rather than leaving the guest frozen until the thaw guard's next try. Any other function has a
  * side effect (a snapshot, a commit, a backup job, a checkpoint, a freeze...) that the
  * daemon may or may not have carried out before the socket died, so a call that issued
  * one is never repeated blindly: its caller checks the state first.
@@ -24,6 +26,7 @@ export const REPEATABLE_FUNCTIONS: ReadonlySet<keyof LibvirtBindings> = new Set<
   'virDomainGetState',
   'virDomainIsActive',
   'virDomainAgentSetResponseTimeout',
+  'virDomainFSThaw',
   'virDomainGetBlockJobInfo',
   'virDomainGetJobStats',
   'virDomainBackupGetXMLDesc',

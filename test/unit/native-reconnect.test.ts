@@ -82,8 +82,9 @@ describe('retryWhileUnreachable', () => {
 });
 
 describe('REPEATABLE_FUNCTIONS', () => {
-  it('holds reads, and none of the calls whose effect a lost connection leaves unknown', () => {
-    for (const read of ['virDomainLookupByUUIDString', 'virDomainGetXMLDesc', 'virDomainGetBlockJobInfo', 'virDomainGetJobStats'] as const) {
+  it('holds reads and thaw, and none of the calls whose effect a lost connection leaves unknown', () => {
+    const repeatable = ['virDomainLookupByUUIDString', 'virDomainGetXMLDesc', 'virDomainGetBlockJobInfo', 'virDomainGetJobStats', 'virDomainFSThaw'] as const;
+    for (const read of repeatable) {
       expect(REPEATABLE_FUNCTIONS.has(read)).toBe(true);
     }
     const sideEffects = [
@@ -94,7 +95,6 @@ describe('REPEATABLE_FUNCTIONS', () => {
       'virDomainDestroy',
       'virDomainUndefineFlags',
       'virDomainFSFreeze',
-      'virDomainFSThaw',
       'virDomainSnapshotCreateXML',
       'virDomainBlockCommit',
       'virDomainBlockJobAbort',
