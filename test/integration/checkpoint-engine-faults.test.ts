@@ -1,9 +1,9 @@
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification, RpcClient } from '../../src/cli/rpc-client.js';
-import { backupPoint, diskChain, type PointView } from '../support/backup-api.js';
-import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
+import { backupPoint, diskChain, domainHasJob, type PointView } from '../support/backup-api.js';
+import { startGuestWithBallast, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
 import { agentCommand, domainState, run, virsh, type TestGuest } from '../support/guest.js';
 
@@ -46,42 +46,9 @@ async function bitmapValidates(name: string): Promise<boolean> {
   return true;
 }
 
-/**
- * Whether libvirt runs a job for the domain (virsh domjobinfo). While a backup job is being
- * set up libvirt answers "backup job data missing": a job exists then too.
- */
-async function domainHasJob(): Promise<boolean> {
-  try {
-    return !/Job type:\s+None/.test(await virsh(['domjobinfo', GUEST]));
-  } catch (err) {
-    if (/backup job data missing/.test((err as Error).message)) return true;
-    throw err;
-  }
-}
-
-async function journalPhase(jobId: string): Promise<string | null> {
-  try {
-    const record = JSON.parse(await readFile(path.join(agent.statePath, 'jobs', `${jobId}.json`), 'utf8'));
-    return record?.checkpoint?.phase ?? null;
-  } catch {
-    return null;
-  }
-}
-
 describe('checkpoint engine faults: a killed agent, foreign bitmaps', () => {
   beforeAll(async () => {
-    const content = path.join('/var/lib/virt-dr-test', 'cp-faults-content');
-    await rm(content, { recursive: true, force: true });
-    await mkdir(content, { recursive: true });
-    await run('bash', ['-c', 'head -c "$1" /dev/urandom > "$2"', 'sh', `${BALLAST_MIB}M`, path.join(content, 'ballast.bin')], {
-      timeoutMs: 300_000,
-    });
-    ({ guest, client } = await startGuestAndAgent(agent, {
-      name: GUEST,
-      dataDiskMiB: BALLAST_MIB + 192,
-      dataDiskContent: content,
-    }));
-    await rm(content, { recursive: true, force: true });
+    ({ guest, client } = await startGuestWithBallast(agent, { name: GUEST, ballastMiB: BALLAST_MIB, spareMiB: 192 }));
     const seen: Notification[] = [];
     await client.watchNotifications((n) => seen.push(n));
     events = seen;
@@ -114,15 +81,15 @@ describe('checkpoint engine faults: a killed agent, foreign bitmaps', () => {
   it('SIGKILLs the agent while QEMU writes a full push backup', async () => {
     ({ job_id: killedJobId } = await client.call<{ job_id: string }>('backup', { domain: GUEST, mode: 'full' }));
     const deadline = Date.now() + 60_000;
-    while ((await journalPhase(killedJobId)) !== 'copying') {
+    while ((await agent.journalPhase(killedJobId)) !== 'copying') {
       if (Date.now() > deadline) throw new Error('the backup never reached its copying phase');
       await new Promise((r) => setTimeout(r, 5));
     }
-    while (!(await domainHasJob())) {
+    while (!(await domainHasJob(GUEST))) {
       if (Date.now() > deadline) throw new Error('no backup job appeared in libvirt');
     }
     await agent.kill('SIGKILL');
-    jobRanAtKill = await domainHasJob();
+    jobRanAtKill = await domainHasJob(GUEST);
     console.log(`[cp-faults] killed the agent; libvirt's backup job still running after the kill: ${jobRanAtKill}`);
     expect(jobRanAtKill).toBe(true);
     const staged = await readdir(path.join(agent.repoPath, guest.uuid));
@@ -134,7 +101,7 @@ describe('checkpoint engine faults: a killed agent, foreign bitmaps', () => {
     const error = await waitForEvent(events, (n) => n.event_type === 'virt_dr.backup.error' && n.payload.job_id === killedJobId, 60_000);
     expect((error.payload.error as { class: string }).class).toBe('AgentRestarted');
     console.log(`[cp-faults] recovered job says: ${(error.payload.error as { message: string }).message}`);
-    expect(await domainHasJob()).toBe(false);
+    expect(await domainHasJob(GUEST)).toBe(false);
     const entries = await readdir(path.join(agent.repoPath, guest.uuid));
     expect(entries.filter((e) => e.startsWith('.partial-'))).toEqual([]);
     expect(await foreignCheckpoints()).toEqual(['operator-cp']);
@@ -145,13 +112,13 @@ describe('checkpoint engine faults: a killed agent, foreign bitmaps', () => {
   it('on SIGTERM mid-job, the agent aborts the backup job and cancels the backup before it exits', async () => {
     const { job_id: jobId } = await client.call<{ job_id: string }>('backup', { domain: GUEST, mode: 'full' });
     const deadline = Date.now() + 60_000;
-    while ((await journalPhase(jobId)) !== 'copying' || !(await domainHasJob())) {
+    while ((await agent.journalPhase(jobId)) !== 'copying' || !(await domainHasJob(GUEST))) {
       if (Date.now() > deadline) throw new Error('the backup job never started');
     }
     await agent.stop();
     const cancelled = await waitForEvent(events, (n) => n.event_type === 'virt_dr.backup.error' && n.payload.job_id === jobId, 10_000);
     expect(cancelled.payload.state).toBe('cancelled');
-    expect(await domainHasJob()).toBe(false);
+    expect(await domainHasJob(GUEST)).toBe(false);
     const entries = await readdir(path.join(agent.repoPath, guest.uuid));
     expect(entries.filter((e) => e.startsWith('.partial-'))).toEqual([]);
     expect(await foreignCheckpoints()).toEqual(['operator-cp']);

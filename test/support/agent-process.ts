@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { projectRoot } from './project-root.js';
 import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
@@ -99,6 +99,16 @@ export class AgentProcess {
     const events: Notification[] = [];
     await client.watchNotifications((n) => events.push(n));
     return { client, events };
+  }
+
+  /** The phase the job's journal record is in (its engine's checkpoint), or null before it has one. */
+  async journalPhase(jobId: string): Promise<string | null> {
+    try {
+      const record = JSON.parse(await readFile(path.join(this.statePath, 'jobs', `${jobId}.json`), 'utf8'));
+      return record?.checkpoint?.phase ?? null;
+    } catch {
+      return null; // not written yet, or read mid-rename
+    }
   }
 
   get running(): boolean {

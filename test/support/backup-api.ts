@@ -48,6 +48,19 @@ export async function diskChain(domain: string, target = 'vda'): Promise<(string
   return [disk.source.file, ...disk.backing.map((b) => b.file)];
 }
 
+/**
+ * Whether libvirt runs a job for the domain (virsh domjobinfo). While a backup job is being
+ * set up libvirt answers "backup job data missing": a job exists then too.
+ */
+export async function domainHasJob(domain: string): Promise<boolean> {
+  try {
+    return !/Job type:\s+None/.test(await virsh(['domjobinfo', domain]));
+  } catch (err) {
+    if (/backup job data missing/.test((err as Error).message)) return true;
+    throw err;
+  }
+}
+
 /** The file of a point's first disk in a repository. */
 export function pointFile(repoPath: string, point: PointView): string {
   return path.join(repoPath, point.domain_uuid, point.backup_id, point.disks[0]!.file);

@@ -1,7 +1,10 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import type { AgentProcess } from './agent-process.js';
 import {
   buildGuestAssets,
+  run,
   createTestGuest,
   destroyTestGuest,
   ensureLibvirtd,
@@ -29,6 +32,29 @@ export async function startGuestAndAgent(
   else await waitForAgent(guest.name);
   await agent.start(agentEnv);
   return { guest, client: await agent.client() };
+}
+
+/**
+ * startGuestAndAgent with `ballastMiB` of random data in /data/ballast.bin, written on the
+ * host into the data disk's filesystem (a TCG guest would take minutes), so that copies
+ * and push backups of the disk last seconds. The data disk gets `spareMiB` more.
+ */
+export async function startGuestWithBallast(
+  agent: AgentProcess,
+  guestOptions: CreateTestGuestOptions & { ballastMiB: number; spareMiB: number },
+  agentEnv: Record<string, string> = {},
+): Promise<{ guest: TestGuest; client: RpcClient }> {
+  const { ballastMiB, spareMiB, ...options } = guestOptions;
+  const content = path.join('/var/lib/virt-dr-test', `${options.name}-content`);
+  await rm(content, { recursive: true, force: true });
+  await mkdir(content, { recursive: true });
+  try {
+    const ballast = path.join(content, 'ballast.bin');
+    await run('bash', ['-c', 'head -c "$1" /dev/urandom > "$2"', 'sh', `${ballastMiB}M`, ballast], { timeoutMs: 300_000 });
+    return await startGuestAndAgent(agent, { ...options, dataDiskMiB: ballastMiB + spareMiB, dataDiskContent: content }, agentEnv);
+  } finally {
+    await rm(content, { recursive: true, force: true });
+  }
 }
 
 /** Undoes startGuestAndAgent (the agent's log stays); safe after a start that failed half-way. */
