@@ -34,6 +34,8 @@ export class AgentProcess {
     readonly name: string,
     readonly workDir: string,
     private readonly extraEnv: Record<string, string> = {},
+    /** A command the agent runs under (its argv ends with node and the agent's entry). */
+    private readonly launcher: readonly string[] = [],
   ) {
     this.topic = `virt_dr_test_${name}`;
     this.host = `test-${name}`;
@@ -66,7 +68,8 @@ export class AgentProcess {
     // A second child would orphan the first, which then answers on the same queues.
     if (this.running) throw new Error(`agent ${this.name} is already running`);
     const log = createWriteStream(this.logPath, { flags: 'a' });
-    const child = spawn(process.execPath, [AGENT_BIN], {
+    const [file, ...args] = [...this.launcher, process.execPath, AGENT_BIN];
+    const child = spawn(file!, args, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
