@@ -45,6 +45,8 @@ describe('the agent confined as its systemd unit confines it', () => {
       'bash',
       path.join(ROOT, 'test', 'support', 'confined.sh'),
       ...(await writablePaths(unit.get('ReadWritePaths')!)).flatMap((p) => ['--rw', p]),
+      '--keep',
+      ROOT,
       '--caps',
       unit.get('CapabilityBoundingSet')!.split(' ').join(','),
       '--umask',
