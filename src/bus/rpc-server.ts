@@ -249,6 +249,7 @@ export class RpcServer {
           `Endpoint does not support RPC version ${request.version}. Attempted method: ${request.method}`,
         );
         this.log.warn({ ...logFields, version: request.version }, 'unsupported RPC version');
+        stopHeartbeat();
         await this.reject(ch, msg, request, error);
         return;
       }
@@ -265,6 +266,7 @@ export class RpcServer {
       } catch (err) {
         const error = asVirtDrError(err);
         this.log.warn({ ...logFields, ...errorFields(error) }, 'RPC request refused');
+        stopHeartbeat();
         await this.reject(ch, msg, request, error);
         return;
       } finally {
@@ -278,9 +280,13 @@ export class RpcServer {
       } catch (err) {
         const error = asVirtDrError(err);
         this.log.warn({ ...logFields, ...errorFields(error) }, 'RPC request failed');
+        stopHeartbeat();
         await this.reject(ch, null, request, error);
         return;
       }
+      // Heartbeats stop before the ending reply is published: a tick during its publish
+      // confirm would otherwise reach the caller after it (seen under load).
+      stopHeartbeat();
       if (request.isCall && request.msgId && request.replyQueue) {
         await this.sendReply(request.replyQueue, request.msgId, { result });
       }

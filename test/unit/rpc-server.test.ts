@@ -26,6 +26,8 @@ class FakeBroker {
   publishAttempts = 0;
   acks = 0;
   failPublish: (() => Error) | null = null;
+  /** How long the broker takes to confirm a publish. */
+  confirmDelayMs = 0;
 
   readonly model = {
     createChannel: async () => ({
@@ -50,7 +52,8 @@ class FakeBroker {
         const failure = this.failPublish?.();
         if (failure) throw failure;
         this.published.push({ routingKey, body: unwrapEnvelope(content) });
-        cb?.(null);
+        if (this.confirmDelayMs > 0) setTimeout(() => cb?.(null), this.confirmDelayMs);
+        else cb?.(null);
         return true;
       },
     }),
@@ -152,6 +155,17 @@ describe('RpcServer replies', () => {
 
   it('heartbeats a _timeout of 1e10 at most once a minute, not every millisecond', async () => {
     expect(await heartbeatsWhileWorking(1e10, 300)).toBe(0);
+  });
+
+  it('sends no heartbeat after the ending reply, even while the broker is slow to confirm it', async () => {
+    const broker = new FakeBroker();
+    broker.confirmDelayMs = 900; // a heartbeat tick (every 500 ms) falls inside the confirm
+    const { server } = await startServer(broker, async () => ({ result: sleep(100).then(() => ({ done: true })) }));
+    broker.deliver(pingCall({ _timeout: 1 }));
+    await until(() => broker.published.some((p) => p.body['ending'] === true), 'the reply');
+    await sleep(1200);
+    await server.stop();
+    expect(broker.published.at(-1)!.body).toMatchObject({ ending: true, result: { done: true } });
   });
 
   it('heartbeats a _timeout of 1 s every 500 ms', async () => {
