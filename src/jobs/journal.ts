@@ -3,7 +3,7 @@ import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDirectory, fsyncDirectory, isAtomicTemporary, writeJsonAtomic } from '../util/atomic-file.js';
 import { isUuid } from '../util/ids.js';
-import { readRegularFile } from '../util/read-regular-file.js';
+import { readRegularFile } from '../util/no-follow-fs.js';
 import { isFinished, type JobRecord } from './job.js';
 import { parseJobRecord } from './parse-job-record.js';
 
@@ -86,7 +86,7 @@ export class JobJournal {
   private async read(name: string): Promise<ReturnType<typeof parseJobRecord>> {
     let value: unknown;
     try {
-      value = JSON.parse(await readRegularFile(join(this.dir, name), MAX_RECORD_BYTES));
+      value = JSON.parse((await readRegularFile(join(this.dir, name), MAX_RECORD_BYTES)).toString('utf8'));
     } catch (err) {
       return { ok: false, problem: `unreadable: ${(err as Error).message}` };
     }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry } from '../errors.js';
 import { ensureDirectory, fsyncDirectory, writeJsonAtomic } from '../util/atomic-file.js';
 import { isBackupId, isHostName, isUuid } from '../util/ids.js';
-import { entryKind, readRegularFile, UnreadableEntry, wrongKind, type EntryKind } from './no-follow-fs.js';
+import { entryKind, readRegularFile, UnreadableEntry, wrongKind, type EntryKind } from '../util/no-follow-fs.js';
 import {
   invalidPoint,
   MAX_MANIFEST_BYTES,

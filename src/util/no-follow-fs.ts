@@ -3,8 +3,9 @@ import { lstat, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 /**
- * File-system reads for a repository whose entries anyone with write access to a shared
- * export may have planted. Nothing here follows a symlink, opens anything but a regular
+ * File-system reads of what the agent cannot trust: a repository whose entries anyone with
+ * write access to a shared export may have planted, and its own journal after a crash or
+ * a careless hand. Nothing here follows a symlink, opens anything but a regular
  * file, or reads without a bound: a FIFO opened as a file holds a libuv pool thread for
  * good, and a directory or a huge file where a manifest belongs must cost one error, not
  * the agent.
