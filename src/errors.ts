@@ -116,6 +116,36 @@ export class VerificationFailed extends VirtDrError {
   readonly retryable = true;
 }
 
+/**
+ * A point's stored bytes are not what its manifest says (a checksum or `qemu-img check`
+ * failed, or a parent it needs is gone): it cannot be restored exactly.
+ */
+export class PointCorrupt extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** restore(target="new") to a name that a domain already has. */
+export class DomainExists extends VirtDrError {
+  readonly retryable = false;
+}
+
+/**
+ * A point that a running instant restore still reads from (a domain's disk has it as its
+ * backing file until the background copy ends): deleting it would pull the disk out from
+ * under the guest.
+ */
+export class BackupInUse extends VirtDrError {
+  readonly retryable = true;
+}
+
+/**
+ * The domain still runs on an instant restore whose copy has not finished: its disk
+ * depends on the repository. `restore(..., instant=true, resume=true)` finishes it.
+ */
+export class RestoreIncomplete extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** A libvirt call failed; carries libvirt's own code, domain and message. */
 export class HypervisorError extends VirtDrError {
   constructor(

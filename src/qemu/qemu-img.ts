@@ -15,7 +15,10 @@ import { ToolFailed, UnsupportedDisk } from '../errors.js';
  *   without `--backing-chain`, which this module never uses);
  * - `convert` gets `-f` for the top layer and a `json:` description of the whole chain
  *   that names each layer's driver and file and ends it with `"backing": null`;
- * - `rebase -u` gets `-f` for the overlay and `-F` for its new backing.
+ * - `rebase -u` gets `-f` for the overlay and `-F` for its new backing;
+ * - `compare` and `check` get `-f`/`-F` and the same `json:` descriptions;
+ * - `rebase` in safe mode (repository merges only) gets `-f` and `-F`; the old backing it
+ *   reads is a repository point, whose headers the agent wrote with their formats.
  *
  * A chain's formats come from the images' own records, read layer by layer (`readChain`):
  * a qcow2 layer records its backing file's format in its header (libvirt and qemu-img
@@ -102,7 +105,7 @@ export function backingLayer(layer: ImageLayer, info: ImageInfo): ImageLayer | n
 export async function convertToQcow2(
   chain: readonly ImageLayer[],
   destination: string,
-  options: { signal?: AbortSignal; onPercent?: (percent: number) => void } = {},
+  options: RunOptions = {},
 ): Promise<void> {
   await run(convertArgs(chain, destination), options);
 }
@@ -120,6 +123,63 @@ export async function createQcow2(path: string, virtualSize: number): Promise<vo
  */
 export async function relinkBacking(overlay: ImageLayer, backing: ImageLayer): Promise<void> {
   await run(rebaseArgs(overlay, backing));
+}
+
+/**
+ * Whether two chains hold the same guest-visible content (`qemu-img compare`: unallocated
+ * and zero clusters compare equal, as the guest sees them). Both chains are opened
+ * read-only through their `json:` descriptions.
+ */
+export async function sameContent(a: readonly ImageLayer[], b: readonly ImageLayer[], options: RunOptions = {}): Promise<boolean> {
+  const { code } = await run(compareArgs(a, b), { ...options, exitCodes: [0, 1] });
+  return code === 0;
+}
+
+/** What `qemu-img check` found in one layer (its backing file is not opened). */
+export interface CheckResult {
+  /** Corruptions or a failed check: the layer cannot be trusted. */
+  ok: boolean;
+  detail: string;
+}
+
+/** `qemu-img check` of one layer: exit 0 clean, 3 leaked clusters only (harmless), 2 corrupt, 1 could not check. */
+export async function checkImage(layer: ImageLayer, options: RunOptions = {}): Promise<CheckResult> {
+  const { code, stdout, stderr } = await run(checkArgs(layer), { ...options, exitCodes: [0, 1, 2, 3] });
+  if (code === 0 || code === 3) return { ok: true, detail: code === 3 ? 'leaked clusters only' : 'clean' };
+  const report = stdout.trim() || stderr.trim();
+  return { ok: false, detail: code === 2 ? `corrupt: ${report.slice(0, 300)}` : `could not be checked: ${report.slice(0, 300)}` };
+}
+
+/**
+ * Moves an overlay onto another backing file keeping its guest-visible content (`rebase`
+ * in safe mode): every cluster where the old and the new backing differ is copied into
+ * the overlay first. With `backing` null the overlay is flattened onto nothing. The old
+ * backing chain is opened with the formats its headers record; `backing.file` may be
+ * relative to the overlay's folder, as it is recorded.
+ */
+export async function rebaseKeepingContent(overlay: ImageLayer, backing: ImageLayer | null, options: RunOptions = {}): Promise<void> {
+  await run(safeRebaseArgs(overlay, backing), options);
+}
+
+/** `qemu-img compare` of two chains. Pure. */
+export function compareArgs(a: readonly ImageLayer[], b: readonly ImageLayer[]): string[] {
+  const [topA, topB] = [a[0], b[0]];
+  if (!topA || !topB) throw new UnsupportedDisk('an image chain needs at least one layer');
+  return ['compare', '-U', '-f', topA.format, '-F', topB.format, chainSpec(a), chainSpec(b)];
+}
+
+/** `qemu-img check` of one layer, its backing left closed. Pure. */
+export function checkArgs(layer: ImageLayer): string[] {
+  return ['check', '-U', '--output=json', '-f', layer.format, chainSpec([layer])];
+}
+
+/** `qemu-img rebase` in safe mode. Pure. */
+export function safeRebaseArgs(overlay: ImageLayer, backing: ImageLayer | null): string[] {
+  if (overlay.format !== 'qcow2') throw new UnsupportedDisk(`${overlay.file}: only a qcow2 overlay has a backing file`);
+  checkLayer(overlay);
+  if (backing === null) return ['rebase', '-f', 'qcow2', '-b', '', overlay.file];
+  checkFormat(backing);
+  return ['rebase', '-f', 'qcow2', '-b', backing.file, '-F', backing.format, overlay.file];
 }
 
 /** `qemu-img create` of an empty qcow2 image. Pure. */
@@ -181,10 +241,17 @@ function checkFormat(layer: ImageLayer): void {
   }
 }
 
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** qemu-img's own progress (0–100), read from its `-p` output, when the call has `-p`. */
+  onPercent?: (percent: number) => void;
+}
+
 async function run(
   args: string[],
-  options: { signal?: AbortSignal; onPercent?: (percent: number) => void } = {},
-): Promise<{ stdout: string }> {
+  options: RunOptions & { exitCodes?: readonly number[] } = {},
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  const accepted = options.exitCodes ?? [0];
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-img', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -207,7 +274,7 @@ async function run(
     });
     child.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : new ToolFailed(`qemu-img ${args[0]}: ${err.message}`, { cause: err })));
     child.on('close', (code) => {
-      if (code === 0) resolve({ stdout });
+      if (code !== null && accepted.includes(code)) resolve({ stdout, stderr, code });
       else reject(new ToolFailed(`qemu-img ${args[0]} exited ${code}: ${stderr.trim()}`));
     });
   });
