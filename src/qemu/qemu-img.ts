@@ -173,13 +173,13 @@ export function checkArgs(layer: ImageLayer): string[] {
   return ['check', '-U', '--output=json', '-f', layer.format, chainSpec([layer])];
 }
 
-/** `qemu-img rebase` in safe mode. Pure. */
+/** `qemu-img rebase` in safe mode, with `-p` for its progress. Pure. */
 export function safeRebaseArgs(overlay: ImageLayer, backing: ImageLayer | null): string[] {
   if (overlay.format !== 'qcow2') throw new UnsupportedDisk(`${overlay.file}: only a qcow2 overlay has a backing file`);
   checkLayer(overlay);
-  if (backing === null) return ['rebase', '-f', 'qcow2', '-b', '', overlay.file];
+  if (backing === null) return ['rebase', '-p', '-f', 'qcow2', '-b', '', overlay.file];
   checkFormat(backing);
-  return ['rebase', '-f', 'qcow2', '-b', backing.file, '-F', backing.format, overlay.file];
+  return ['rebase', '-p', '-f', 'qcow2', '-b', backing.file, '-F', backing.format, overlay.file];
 }
 
 /** `qemu-img create` of an empty qcow2 image. Pure. */

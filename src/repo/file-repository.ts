@@ -132,6 +132,22 @@ export class FileRepository {
     return final;
   }
 
+  /**
+   * Removes a published point: one rename makes it this host's staging folder (so a crash
+   * leaves what the start-up sweep removes, never half a point), then it goes. The caller
+   * has made sure no point depends on it. Refuses anything but a real folder.
+   */
+  async removePoint(domainUuid: string, backupId: string): Promise<void> {
+    const dir = this.pointDir(domainUuid, backupId);
+    const kind = await entryKind(dir);
+    if (kind === 'missing') return this.discardPartial(domainUuid, backupId);
+    if (kind !== 'directory') throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainUuid} is a ${kind}; it is kept`);
+    await this.discardPartial(domainUuid, backupId);
+    await rename(dir, this.partialDir(domainUuid, backupId));
+    await fsyncDirectory(this.domainDir(domainUuid));
+    await this.discardPartial(domainUuid, backupId);
+  }
+
   /** Removes this host's staging folder of a point; anything else by that name stays. */
   async discardPartial(domainUuid: string, backupId: string): Promise<void> {
     await this.removeStaging(this.partialDir(domainUuid, backupId));
@@ -217,7 +233,7 @@ export class FileRepository {
     for (const backupId of names.filter(isBackupId).sort()) {
       const reading = await this.readPointFolder(domainUuid, backupId);
       if (reading?.valid) scan.points.push(reading.manifest);
-      else if (reading) scan.invalid.push(invalidPoint({ domainUuid: domainUuid.toLowerCase(), backupId }, reading.reason));
+      else if (reading) scan.invalid.push(invalidPoint({ domainUuid: domainUuid.toLowerCase(), backupId }, reading.reason, reading.filesMissing));
     }
     sortPoints(scan.points);
     return scan;
@@ -241,8 +257,8 @@ export class FileRepository {
       if (kind === 'missing') return null;
       if (kind !== 'directory') throw wrongKind(dir, kind);
       const reading = readPoint(await readRegularFile(join(dir, MANIFEST), MAX_MANIFEST_BYTES), { domainUuid, backupId });
-      if (reading.valid) await assertDiskFiles(dir, reading.manifest);
-      return reading;
+      if (!reading.valid) return reading;
+      return (await diskFilesProblem(dir, reading.manifest)) ?? reading;
     } catch (err) {
       if (err instanceof UnreadableEntry) return { valid: false, reason: err.message };
       throw err;
@@ -250,17 +266,22 @@ export class FileRepository {
   }
 }
 
-const MANIFEST = 'manifest.json';
+export const MANIFEST = 'manifest.json';
 const STAGING_PREFIX = '.partial-';
 const FOLDER_MODE = 0o750;
 
-/** Each disk file of a point must be a regular file in its folder, not a link elsewhere. */
-async function assertDiskFiles(pointDir: string, manifest: Manifest): Promise<void> {
+/**
+ * Each disk file of a point must be a regular file in its folder, not a link elsewhere.
+ * A file that is simply absent is told apart: the point lost data, nobody planted it.
+ */
+async function diskFilesProblem(pointDir: string, manifest: Manifest): Promise<PointReading | null> {
   for (const disk of manifest.disks) {
     const file = join(pointDir, disk.file);
     const kind = await entryKind(file);
+    if (kind === 'missing') return { valid: false, reason: wrongKind(file, kind).message, filesMissing: true };
     if (kind !== 'file') throw wrongKind(file, kind);
   }
+  return null;
 }
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {

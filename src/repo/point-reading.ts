@@ -13,6 +13,11 @@ export interface InvalidPoint {
   backup_id: string | null;
   /** Names repository entries only, never a host path: it goes into replies. */
   reason: string;
+  /**
+   * Set when the manifest reads as trusted but a disk file it names is absent: a point
+   * that lost data (verify reports it `missing`), not a planted or damaged entry.
+   */
+  files_missing?: true;
 }
 
 /** What a domain's part of a repository holds. */
@@ -22,7 +27,7 @@ export interface PointScan {
   invalid: InvalidPoint[];
 }
 
-export type PointReading = { valid: true; manifest: Manifest } | { valid: false; reason: string };
+export type PointReading = { valid: true; manifest: Manifest } | { valid: false; reason: string; filesMissing?: true };
 
 /** Where a point was found: the manifest must say the same, or it is not this point. */
 export interface PointLocation {
@@ -56,8 +61,8 @@ export function readPoint(bytes: Uint8Array, location: PointLocation): PointRead
   return { valid: true, manifest };
 }
 
-export function invalidPoint(location: { domainUuid: string; backupId: string | null }, reason: string): InvalidPoint {
-  return { domain_uuid: location.domainUuid, backup_id: location.backupId, reason };
+export function invalidPoint(location: { domainUuid: string; backupId: string | null }, reason: string, filesMissing?: true): InvalidPoint {
+  return { domain_uuid: location.domainUuid, backup_id: location.backupId, reason, ...(filesMissing ? { files_missing: true } : {}) };
 }
 
 /** Oldest first, by creation time, then by id (ids sort by time too). */

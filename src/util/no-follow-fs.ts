@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 /**
@@ -39,11 +39,11 @@ export function wrongKind(path: string, kind: EntryKind): UnreadableEntry {
 }
 
 /**
- * Reads a regular file of at most `maxBytes`. The lstat first keeps FIFOs and devices
- * from being opened at all; O_NOFOLLOW, O_NONBLOCK and the fstat after opening cover an
- * entry swapped in between. Throws UnreadableEntry, whose message names the file only.
+ * Opens a regular file for reading. The lstat first keeps FIFOs and devices from being
+ * opened at all; O_NOFOLLOW, O_NONBLOCK and the fstat after opening cover an entry
+ * swapped in between. Throws UnreadableEntry, whose message names the file only.
  */
-export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
+export async function openRegularFile(path: string): Promise<{ handle: FileHandle; size: number }> {
   const kind = await entryKind(path);
   if (kind !== 'file') throw wrongKind(path, kind);
   const name = basename(path);
@@ -57,16 +57,29 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<B
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new UnreadableEntry(`${name} is not a regular file`);
-    if (stats.size > maxBytes) throw new UnreadableEntry(`${name} is larger than ${maxBytes} bytes (${stats.size})`);
+    return { handle, size: stats.size };
+  } catch (err) {
+    await handle.close();
+    if (err instanceof UnreadableEntry) throw err;
+    throw new UnreadableEntry(`${name} cannot be read (${errorCode(err)})`);
+  }
+}
+
+/** Reads a regular file of at most `maxBytes` (see openRegularFile). */
+export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
+  const name = basename(path);
+  const { handle, size } = await openRegularFile(path);
+  try {
+    if (size > maxBytes) throw new UnreadableEntry(`${name} is larger than ${maxBytes} bytes (${size})`);
     // One byte more than fstat said, to notice a file that grows while it is read.
-    const buffer = Buffer.alloc(stats.size + 1);
+    const buffer = Buffer.alloc(size + 1);
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > stats.size) throw new UnreadableEntry(`${name} grew while it was read`);
+    if (length > size) throw new UnreadableEntry(`${name} grew while it was read`);
     return buffer.subarray(0, length);
   } catch (err) {
     if (err instanceof UnreadableEntry) throw err;

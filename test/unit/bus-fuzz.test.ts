@@ -16,6 +16,7 @@ import { REQUEST_LIMITS } from '../../src/bus/limits.js';
 import { DomainNotFound, JobNotFound, MalformedMessage, VirtDrError } from '../../src/errors.js';
 import type { JobSubmission } from '../../src/jobs/job-runner.js';
 import type { HypervisorDomain } from '../../src/libvirt/hypervisor.js';
+import { mulberry32 } from '../support/prng.js';
 
 const SEED = 0x5eed_b05;
 const MESSAGES = 10_000;
@@ -25,22 +26,10 @@ const MAX_MESSAGE_CHARS = 2200;
 const MAX_FAILURE_CHARS = 5000;
 const MAX_KEPT_CONTEXT_CHARS = 40_000;
 
-/** mulberry32: a small, seeded, good-enough PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class Gen {
   private readonly next: () => number;
   constructor(seed: number) {
-    this.next = prng(seed);
+    this.next = mulberry32(seed);
   }
   int(max: number): number {
     return Math.floor(this.next() * max);

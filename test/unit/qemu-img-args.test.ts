@@ -7,6 +7,7 @@ import {
   convertArgs,
   infoArgs,
   rebaseArgs,
+  safeRebaseArgs,
   type ImageFormat,
   type ImageInfo,
   type ImageLayer,
@@ -95,6 +96,17 @@ describe('qemu-img argument arrays name every format', () => {
       expect(after(args, '-b')).toBe('../20261124T000000000Z-abcdef/vda.qcow2');
       expect(args.at(-1)).toBe('/repo/.partial/vda.qcow2');
     }
+  });
+
+  it('safe rebase: the merged overlay keeps its content, reports progress, names both formats', () => {
+    const overlay = qcow2('/repo/u/20261124T000000002Z-abcdef/vda.qcow2.virtdr-merge');
+    const args = safeRebaseArgs(overlay, { file: '../20261124T000000000Z-abcdef/vda.qcow2', format: 'qcow2' });
+    expect(args).not.toContain('-u');
+    expect(args.slice(0, 2)).toEqual(['rebase', '-p']);
+    expect([after(args, '-f'), after(args, '-F'), after(args, '-b'), args.at(-1)]).toEqual(['qcow2', 'qcow2', '../20261124T000000000Z-abcdef/vda.qcow2', overlay.file]);
+    // Onto nothing: the overlay becomes a whole image.
+    expect(safeRebaseArgs(overlay, null)).toEqual(['rebase', '-p', '-f', 'qcow2', '-b', '', overlay.file]);
+    expect(() => safeRebaseArgs(raw('/repo/vda.raw'), null)).toThrow(UnsupportedDisk);
   });
 
   it('create: an empty qcow2 of an exact byte size, and nothing else', () => {

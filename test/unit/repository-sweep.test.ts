@@ -3,13 +3,13 @@
  * staging folders and nothing else, and never follows a symlink out of the repository.
  * Staging folders are named by host; a backup never writes through a symlink.
  */
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgument, InvalidRepositoryEntry } from '../../src/errors.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
-import { backupIdAt, existsNoFollow, missingPaths, plantHostileRepository, releaseFifoReaders } from '../support/hostile-repo.js';
+import { backupIdAt, existsNoFollow, missingPaths, plantHostileRepository, pointManifest, releaseFifoReaders, writePoint } from '../support/hostile-repo.js';
 
 const UUID = '0b5c3f5e-0000-4000-8000-0000000000dd';
 let root: string;
@@ -134,5 +134,37 @@ describe('a backup never writes through a symlink', () => {
     expect(staging).toBe(repo.partialDir(UUID, backupIdAt(1)));
     expect(await existsNoFollow(leftover)).toBe(false);
     expect(await existsNoFollow(staging)).toBe(true);
+  });
+});
+
+describe('removing a point (delete)', () => {
+  it('takes the folder away through this host\'s staging name, leaving nothing behind', async () => {
+    const repo = new FileRepository(repoPath, 'host-a');
+    await writePoint(repo.pointDir(UUID, backupIdAt(1)), pointManifest(UUID, backupIdAt(1), null));
+    await writePoint(repo.pointDir(UUID, backupIdAt(2)), pointManifest(UUID, backupIdAt(2), null));
+    await repo.removePoint(UUID, backupIdAt(1));
+    expect(await readdir(join(repoPath, UUID))).toEqual([backupIdAt(2)]);
+    // Again, and after a crash that left only the staging folder: nothing to do, nothing else touched.
+    await stagingWithFile(repo.partialDir(UUID, backupIdAt(1)));
+    await repo.removePoint(UUID, backupIdAt(1));
+    expect(await readdir(join(repoPath, UUID))).toEqual([backupIdAt(2)]);
+  });
+
+  it('refuses a point folder that is a symlink, and leaves it and its target', async () => {
+    const repo = new FileRepository(repoPath, 'host-a');
+    const target = await stagingWithFile(join(outside, 'point'));
+    await mkdir(join(repoPath, UUID), { recursive: true });
+    await symlink(join(outside, 'point'), repo.pointDir(UUID, backupIdAt(1)));
+    await expect(repo.removePoint(UUID, backupIdAt(1))).rejects.toThrow(/symlink; it is kept/);
+    expect(await missingPaths([repo.pointDir(UUID, backupIdAt(1)), target])).toEqual([]);
+  });
+
+  it('tells a point that lost a disk file from one planted or damaged', async () => {
+    const repo = new FileRepository(repoPath, 'host-a');
+    await writePoint(repo.pointDir(UUID, backupIdAt(1)), pointManifest(UUID, backupIdAt(1), null));
+    await rm(join(repo.pointDir(UUID, backupIdAt(1)), 'vda.qcow2'));
+    expect((await repo.scanPoints(UUID)).invalid).toEqual([
+      { domain_uuid: UUID, backup_id: backupIdAt(1), reason: 'vda.qcow2 is missing', files_missing: true },
+    ]);
   });
 });

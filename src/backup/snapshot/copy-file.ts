@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { sleep } from '../../util/abortable-sleep.js';
 
 export interface CopyOptions {
@@ -58,30 +58,36 @@ export async function copyFileHashed(source: string, destination: string, option
 
 /** The sha256 of a file, read back from disk; the next read overlaps hashing this one. */
 export async function hashFile(path: string, signal: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
   const handle = await open(path, 'r');
   try {
-    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let slot = 0;
-    let position = 0;
-    let pending = handle.read(buffers[0]!, 0, CHUNK, 0);
-    for (;;) {
-      signal.throwIfAborted();
-      const { bytesRead } = await pending;
-      if (bytesRead === 0) break;
-      const chunk = buffers[slot]!.subarray(0, bytesRead);
-      position += bytesRead;
-      slot ^= 1;
-      pending = handle.read(buffers[slot]!, 0, CHUNK, position);
-      hash.update(chunk);
-    }
-    return hash.digest('hex');
+    return await hashOpenFile(handle, signal);
   } finally {
     await handle.close();
   }
 }
 
-async function writeFully(handle: import('node:fs/promises').FileHandle, chunk: Buffer, position: number): Promise<void> {
+/** The sha256 of an open file from its start; `onBytes` hears of each chunk hashed. */
+export async function hashOpenFile(handle: FileHandle, signal: AbortSignal, onBytes?: (bytes: number) => void): Promise<string> {
+  const hash = createHash('sha256');
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let slot = 0;
+  let position = 0;
+  let pending = handle.read(buffers[0]!, 0, CHUNK, 0);
+  for (;;) {
+    signal.throwIfAborted();
+    const { bytesRead } = await pending;
+    if (bytesRead === 0) break;
+    const chunk = buffers[slot]!.subarray(0, bytesRead);
+    position += bytesRead;
+    slot ^= 1;
+    pending = handle.read(buffers[slot]!, 0, CHUNK, position);
+    hash.update(chunk);
+    onBytes?.(bytesRead);
+  }
+  return hash.digest('hex');
+}
+
+async function writeFully(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let written = 0;
   while (written < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, written, chunk.length - written, position + written);
