@@ -53,7 +53,10 @@ export async function deletePoint(
   for (const child of childrenOf([...points.values()], backupId)) plans.push(await planChildMerge(repo, deleted, child, points));
   const expected = new Set(plans.flatMap((p) => p.disks.map((d) => `${p.child.backup_id}/${d.disk.file}`)));
   const blockers = (await dependentsOf(repo, domainUuid, backupId)).filter((d) => !expected.has(d));
-  if (blockers.length > 0) throw new InvalidRepositoryEntry(`backup ${backupId} is kept: ${blockers.join(', ')} depend on it`);
+  if (blockers.length > 0) {
+    const named = blockers.length > 5 ? `${blockers.slice(0, 5).join(', ')} and ${blockers.length - 5} more` : blockers.join(', ');
+    throw new InvalidRepositoryEntry(`backup ${backupId} is kept: ${named} depend on it`);
+  }
 
   const toCheck = uniqueDisks(plans.flatMap((p) => p.disks.map((d) => d.deletedDisk)));
   const mergedBytes = plans.flatMap((p) => p.disks).reduce((sum, d) => sum + d.disk.size + d.disk.virtual_size, 0);

@@ -33,7 +33,17 @@ export interface RepoChainSpec {
   virtualSize?: number;
   /** Seeds the writes, so a chain is the same on every run. */
   seed?: number;
+  /** How much each point writes, by index; default 12 writes of up to 384 KiB. */
+  writes?: (index: number) => WriteLoad;
 }
+
+export interface WriteLoad {
+  count: number;
+  /** Each write is 4 KiB to this many bytes (a multiple of 4 KiB). */
+  maxBytes: number;
+}
+
+const DEFAULT_WRITES: WriteLoad = { count: 12, maxBytes: 96 * 4096 };
 
 const MIB = 1 << 20;
 const never = new AbortController().signal;
@@ -58,7 +68,7 @@ export async function buildRepoChain(repo: FileRepository, spec: RepoChainSpec):
     for (const disk of disks) {
       const file = join(staging, `${disk.target}.${disk.format}`);
       await createDiskFile(repo, spec.domainUuid, file, disk, parent, size);
-      await qemu('qemu-io', '-f', disk.format, ...writeCommands(random, size), file);
+      await qemu('qemu-io', '-f', disk.format, ...writeCommands(random, size, spec.writes?.(index) ?? DEFAULT_WRITES), file);
       const sha256 = await flushAndHash(file, never);
       pointDisks.push({
         target: disk.target,
@@ -90,10 +100,10 @@ async function createDiskFile(repo: FileRepository, domainUuid: string, file: st
 }
 
 /** qemu-io commands: data at random 4 KiB-aligned offsets, crossing clusters, some zeroes. */
-function writeCommands(random: () => number, size: number): string[] {
+function writeCommands(random: () => number, size: number, load: WriteLoad): string[] {
   const commands: string[] = [];
-  for (let i = 0; i < 12; i++) {
-    const length = (1 + Math.floor(random() * 96)) * 4096;
+  for (let i = 0; i < load.count; i++) {
+    const length = (1 + Math.floor(random() * (load.maxBytes / 4096))) * 4096;
     const offset = Math.floor(random() * ((size - length) / 4096)) * 4096;
     const zero = random() < 0.25;
     const pattern = 1 + Math.floor(random() * 254);
