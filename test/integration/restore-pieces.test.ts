@@ -229,9 +229,12 @@ describe('restore pieces on qemu:///system', () => {
 
       const t0 = Date.now();
       const seen: number[] = [];
-      const pulling = instant.pullBacking('vda', { signal: never(), onProgress: (p) => seen.push(p.cur) });
-      const writing = guestWriteRandomFile(INSTANT, '/data/during-pull.bin', 4 << 20);
-      const [outcome, written] = await Promise.all([pulling, writing]);
+      const finished = (what: string) => (value: unknown) => ({ what, at: Date.now(), value });
+      const pulling = instant.pullBacking('vda', { signal: never(), onProgress: (p) => seen.push(p.cur) }).then(finished('pull'));
+      const writing = guestWriteRandomFile(INSTANT, '/data/during-pull.bin', 4 << 20).then(finished('write'));
+      const [pulled, wrote] = await Promise.all([pulling, writing]);
+      const [outcome, written] = [pulled.value, wrote.value as string];
+      expect(wrote.at, 'the guest wrote while the pull ran').toBeLessThan(pulled.at);
       const end = (await imageInfo(final, 'qcow2')).virtualSize;
       console.log(`[instant] attached pull: ${Date.now() - t0} ms, ${seen.length} progress samples, last ${seen.at(-1)} of ${end}`);
       expect(outcome).toBe('attached');

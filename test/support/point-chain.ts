@@ -30,8 +30,7 @@ export async function sha256File(file: string): Promise<string> {
 
 /**
  * A full point (an ext4 filesystem with `ballastMiB` of random data and a.txt) and an
- * incremental on it that adds b.bin, written with `qemu-img convert -B` so it holds only
- * the clusters that differ from its parent.
+ * incremental on it that adds b.bin and holds only the clusters that differ from its parent.
  */
 export async function makePointChain(root: string, domainUuid: string, ballastMiB: number): Promise<PointChain> {
   const repo = path.join(root, 'repo');
@@ -53,8 +52,12 @@ export async function makePointChain(root: string, domainUuid: string, ballastMi
     await run('bash', ['-c', 'head -c 1M /dev/urandom > "$1"', 'sh', b]);
     await run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', full, raw]);
     await run('debugfs', ['-w', '-R', `write ${b} b.bin`, raw]);
-    const parent = path.join('..', FULL_ID, 'vda.qcow2');
-    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-B', parent, '-F', 'qcow2', raw, incremental]);
+    // An overlay of the whole new state, rebased in safe mode onto the full point: it keeps
+    // only the clusters that differ from it (convert -B would write every cluster of a raw source).
+    const whole = path.join(scratch, 'whole.qcow2');
+    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, whole]);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', whole, '-F', 'qcow2', incremental]);
+    await run('qemu-img', ['rebase', '-f', 'qcow2', '-b', path.join('..', FULL_ID, 'vda.qcow2'), '-F', 'qcow2', incremental]);
     const guestFiles = {
       'a.txt': await sha256File(path.join(content, 'a.txt')),
       'ballast.bin': await sha256File(path.join(content, 'ballast.bin')),
