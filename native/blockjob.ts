@@ -2,6 +2,7 @@
  * Following block jobs by polling. libvirt is never asked to block waiting for a job:
  * getBlockJobInfo is polled with an abortable sleep in between.
  */
+import { diskHasBacking } from './disk-backing.js';
 import type { BlockJobInfo, Domain } from './domain.js';
 import { BlockJobError, LibvirtError, VIR_ERR_BLOCK_COPY_ACTIVE, VIR_ERR_OPERATION_INVALID } from './errors.js';
 
@@ -178,6 +179,81 @@ export async function commitIntermediate(
     if (xml.includes(`file='${xmlEscape(top)}'`) || xml.includes(`file="${xmlEscape(top)}"`)) {
       throw new BlockJobError(`commit of ${top} into ${base} ended but ${top} is still in the backing chain`, disk);
     }
+  }
+}
+
+export interface PullOptions {
+  /** Speed limit in MiB/s for a pull this call starts (0/omitted: unlimited); a job it attaches to keeps its own. */
+  bandwidthMiBps?: number;
+  signal?: AbortSignal;
+  pollMs?: number;
+  onProgress?: (info: BlockJobInfo) => void;
+  /**
+   * On abort (signal), cancel the pull job (best effort) before rejecting. Default true:
+   * the guest goes on on its overlay and loses nothing; the data pulled so far stays.
+   */
+  cancelJobOnAbort?: boolean;
+}
+
+/**
+ * How pullBacking got the disk flat: it started the pull; it found one running (started
+ * by an earlier caller that died, e.g. before an agent restart: QEMU went on with it) and
+ * followed it; or the disk already had no backing (a pull completed while nobody, or no
+ * libvirtd, was watching).
+ */
+export type PullOutcome = 'pulled' | 'attached' | 'already-flat';
+
+/**
+ * Make `disk` (its target, e.g. `vda`) independent of its backing chain by a block pull,
+ * and resolve once its live XML shows no backing. Safe to call again at any time for the
+ * same disk: a pull already running is followed rather than doubled, and a disk already
+ * flat is left alone. A job of another kind on the disk is refused (BlockJobError).
+ */
+export async function pullBacking(domain: Domain, disk: string, opts: PullOptions = {}): Promise<PullOutcome> {
+  throwIfAborted(opts.signal);
+  const running = await domain.getBlockJobInfo(disk);
+  if (running !== null) {
+    assertPull(domain, disk, running);
+    await followPull(domain, disk, opts);
+    return 'attached';
+  }
+  if (!diskHasBacking(await domain.getXml(), disk)) return 'already-flat';
+  throwIfAborted(opts.signal);
+  await domain.blockPull(disk, opts.bandwidthMiBps !== undefined ? { bandwidthMiBps: opts.bandwidthMiBps } : {});
+  await followPull(domain, disk, opts);
+  return 'pulled';
+}
+
+/**
+ * Follow the pull job on `disk` until it is gone, then check the outcome in the live XML:
+ * resolves when the disk has no backing left, rejects with BlockJobError when it still
+ * has one (the pull failed or was cancelled, or none ran). Follows a job it did not start
+ * just as well, which is how a restarted caller attaches to a pull that went on in QEMU.
+ */
+export async function followPull(domain: Domain, disk: string, opts: PullOptions = {}): Promise<void> {
+  const pollMs = opts.pollMs ?? 500;
+  try {
+    await waitForBlockJob(domain, disk, {
+      until: 'gone',
+      pollMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (info) => {
+        assertPull(domain, disk, info);
+        opts.onProgress?.(info);
+      },
+    });
+  } catch (err) {
+    if (opts.signal?.aborted && opts.cancelJobOnAbort !== false) await cancelQuietly(domain, disk);
+    throw err;
+  }
+  if (diskHasBacking(await domain.getXml(), disk)) {
+    throw new BlockJobError(`no pull runs on ${domain.name}/${disk} and the disk still has its backing chain`, disk);
+  }
+}
+
+function assertPull(domain: Domain, disk: string, info: BlockJobInfo): void {
+  if (info.kind !== 'pull') {
+    throw new BlockJobError(`a ${info.kind} job, not a pull, runs on ${domain.name}/${disk}`, disk);
   }
 }
 

@@ -139,6 +139,11 @@ export interface AbortBlockJobOptions {
   async?: boolean;
 }
 
+export interface BlockPullOptions {
+  /** Speed limit in MiB/s; omitted/0 = unlimited. */
+  bandwidthMiBps?: number;
+}
+
 export interface UndefineOptions {
   /** Keep the UEFI NVRAM file (default: delete it together with the definition). */
   keepNvram?: boolean;
@@ -246,6 +251,14 @@ export class Domain {
     return this.#void('virDomainCreate');
   }
 
+  /**
+   * Ask the guest to power off (virDomainShutdown: ACPI or the guest agent). Returns once
+   * the request is sent; the guest may take its time, or ignore it: poll getState.
+   */
+  shutdown(): Promise<void> {
+    return this.#void('virDomainShutdown');
+  }
+
   /** Hard power-off (virDomainDestroy). */
   destroy(): Promise<void> {
     return this.#void('virDomainDestroy');
@@ -271,6 +284,17 @@ export class Domain {
         }
         await ctx.int('virDomainUndefineFlags', dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
       }
+    });
+  }
+
+  /**
+   * Remove the persistent definition with no flags (virDomainUndefineFlags(0)), as Nova
+   * does: libvirt refuses while it still holds snapshot or checkpoint metadata or an NVRAM
+   * file for the domain, so nothing it keeps is dropped silently.
+   */
+  undefineWithoutFlags(): Promise<void> {
+    return this.#with(async (ctx, dom) => {
+      await ctx.int('virDomainUndefineFlags', dom, 0);
     });
   }
 
@@ -303,6 +327,19 @@ export class Domain {
       (bandwidth > 0 ? VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES : 0);
     return this.#with(async (ctx, dom) => {
       await ctx.int('virDomainBlockCommit', dom, disk, opts.base, opts.top, bandwidth, flags);
+    });
+  }
+
+  /**
+   * Start a block pull job (virDomainBlockPull): the whole backing chain of `disk` is
+   * copied into its active layer, which loses its backing file when the job completes.
+   * Returns once the job is started; follow it with pullBacking / waitForBlockJob.
+   */
+  async blockPull(disk: string, opts: BlockPullOptions = {}): Promise<void> {
+    const bandwidth = opts.bandwidthMiBps ?? 0;
+    if (!Number.isSafeInteger(bandwidth) || bandwidth < 0) throw new RangeError(`invalid bandwidth ${bandwidth} MiB/s`);
+    return this.#with(async (ctx, dom) => {
+      await ctx.int('virDomainBlockPull', dom, disk, bandwidth, 0);
     });
   }
 
@@ -349,7 +386,9 @@ export class Domain {
     return this.connection.withDomain(this.uuid, body);
   }
 
-  #void(name: 'virDomainSuspend' | 'virDomainResume' | 'virDomainCreate' | 'virDomainDestroy'): Promise<void> {
+  #void(
+    name: 'virDomainSuspend' | 'virDomainResume' | 'virDomainCreate' | 'virDomainShutdown' | 'virDomainDestroy',
+  ): Promise<void> {
     return this.#with(async (ctx, dom) => {
       await ctx.int(name, dom);
     });

@@ -9,6 +9,7 @@ export { Domain } from './domain.js';
 export type {
   AbortBlockJobOptions,
   BlockCommitOptions,
+  BlockPullOptions,
   BlockJobInfo,
   BlockJobKind,
   DomainState,
@@ -22,8 +23,17 @@ export type { BackupBeginOptions, JobKind, JobStats } from './backup.js';
 export { deleteCheckpoint, getCheckpointXml, listCheckpoints, redefineCheckpoint } from './checkpoint.js';
 export type { DeleteCheckpointOptions, RedefineOptions } from './checkpoint.js';
 export type { TypedParamValue } from './typed-params.js';
-export { abortableSleep, commitActiveWithPivot, commitIntermediate, FIRST_POLL_MS, waitForBlockJob } from './blockjob.js';
-export type { ActiveCommitOptions, CommitOptions, WaitForBlockJobOptions } from './blockjob.js';
+export {
+  abortableSleep,
+  commitActiveWithPivot,
+  commitIntermediate,
+  FIRST_POLL_MS,
+  followPull,
+  pullBacking,
+  waitForBlockJob,
+} from './blockjob.js';
+export type { ActiveCommitOptions, CommitOptions, PullOptions, PullOutcome, WaitForBlockJobOptions } from './blockjob.js';
+export { diskHasBacking } from './disk-backing.js';
 export {
   BlockJobError,
   isAgentUnavailable,

@@ -86,6 +86,11 @@ export interface LibvirtBindings {
   virDomainResume: NativeFn<[Ptr], number>;
   /** int virDomainCreate(virDomainPtr) — starts a defined domain. */
   virDomainCreate: NativeFn<[Ptr], number>;
+  /**
+   * int virDomainShutdown(virDomainPtr) — asks the guest to power off (ACPI or the guest
+   * agent, hypervisor's choice) and returns at once; the guest may ignore it.
+   */
+  virDomainShutdown: NativeFn<[Ptr], number>;
   virDomainDestroy: NativeFn<[Ptr], number>;
   virDomainUndefineFlags: NativeFn<[Ptr, number], number>;
   /** int virDomainAgentSetResponseTimeout(virDomainPtr, int timeout, unsigned int flags). */
@@ -112,6 +117,13 @@ export interface LibvirtBindings {
   virDomainGetBlockJobInfo: NativeFn<[Ptr, string, Ptr, number], number>;
   /** int virDomainBlockJobAbort(virDomainPtr, const char *disk, unsigned int flags). */
   virDomainBlockJobAbort: NativeFn<[Ptr, string, number], number>;
+  /**
+   * int virDomainBlockPull(virDomainPtr, const char *disk, unsigned long bandwidth,
+   *                        unsigned int flags) — starts copying the backing chain into the
+   * active layer; the backing is dropped when the job completes. With flags 0 the
+   * bandwidth is in MiB/s (VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES would make it bytes/s).
+   */
+  virDomainBlockPull: NativeFn<[Ptr, string, number, number], number>;
 
   // --- backup jobs and checkpoints (BLOCKING unless noted) --------------------------------
   /** char *virConnectGetDomainCapabilities(conn, emulatorbin, arch, machine, virttype, flags) — caller frees. */
@@ -181,6 +193,7 @@ const LIBVIRT_DEFINITIONS = {
   virDomainSuspend: ['int', ['pointer']],
   virDomainResume: ['int', ['pointer']],
   virDomainCreate: ['int', ['pointer']],
+  virDomainShutdown: ['int', ['pointer']],
   virDomainDestroy: ['int', ['pointer']],
   virDomainUndefineFlags: ['int', ['pointer', 'uint']],
   virDomainAgentSetResponseTimeout: ['int', ['pointer', 'int', 'uint']],
@@ -192,6 +205,7 @@ const LIBVIRT_DEFINITIONS = {
   virDomainBlockCommit: ['int', ['pointer', 'string', 'string', 'string', 'ulong', 'uint']],
   virDomainGetBlockJobInfo: ['int', ['pointer', 'string', 'pointer', 'uint']],
   virDomainBlockJobAbort: ['int', ['pointer', 'string', 'uint']],
+  virDomainBlockPull: ['int', ['pointer', 'string', 'ulong', 'uint']],
 
   virConnectGetDomainCapabilities: ['pointer', ['pointer', 'string', 'string', 'string', 'string', 'uint']],
   virDomainBackupBegin: ['int', ['pointer', 'string', 'string', 'uint']],

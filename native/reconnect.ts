@@ -14,7 +14,10 @@ import type { LibvirtBindings } from './libvirt-ffi.js';
  * rather than leaving the guest frozen until the thaw guard's next try. Any other function has a
  * side effect (a snapshot, a commit, a backup job, a checkpoint, a freeze...) that the
  * daemon may or may not have carried out before the socket died, so a call that issued
- * one is never repeated blindly: its caller checks the state first.
+ * one is never repeated blindly: its caller checks the state first. So neither a shutdown
+ * request (a second one fails on a domain the first has stopped) nor a block pull (a
+ * second one fails on the job the first started) is here; pullBacking, which reads the
+ * disk's job and chain before it starts anything, is the way to try a pull again.
  */
 export const REPEATABLE_FUNCTIONS: ReadonlySet<keyof LibvirtBindings> = new Set<keyof LibvirtBindings>([
   'virConnectGetLibVersion',

@@ -15,10 +15,29 @@ export interface BlockJobProgress {
   end: number;
 }
 
+/** What a running block job does (libvirt's virDomainBlockJobType). */
+export type BlockJobKind = 'pull' | 'copy' | 'commit' | 'active-commit' | 'backup' | 'unknown';
+
+export interface BlockJob extends BlockJobProgress {
+  kind: BlockJobKind;
+}
+
 export interface CommitOptions {
   signal: AbortSignal;
   onProgress?: (progress: BlockJobProgress) => void;
 }
+
+export interface PullOptions extends CommitOptions {
+  /** Speed limit in MiB/s of a pull this call starts (0/omitted: unlimited). */
+  bandwidthMiBps?: number;
+}
+
+/**
+ * How a disk became independent of its backing chain: this call's pull; a pull that was
+ * already running (an earlier caller died, QEMU went on) and was followed to its end; or
+ * none needed, the disk had no backing (a pull completed while nobody watched).
+ */
+export type PullOutcome = 'pulled' | 'attached' | 'already-flat';
 
 /** A backup job libvirt is running for the domain. */
 export interface BackupJobProgress {
@@ -34,8 +53,23 @@ export interface JobOutcome {
 }
 
 export interface HypervisorDomain extends DomainRef {
+  /** The live XML (of the running domain; the persistent one when it is shut off). */
   xml(): Promise<string>;
+  /** The persistent definition, what the next start uses. */
+  persistentXml(): Promise<string>;
   runState(): Promise<RunState>;
+  /** Starts the defined domain; resolves once QEMU runs it. */
+  start(): Promise<void>;
+  /** Asks the guest to power off (ACPI or the guest agent) and returns at once: poll runState. */
+  shutdown(): Promise<void>;
+  /** Powers the domain off at once, as pulling the plug does. */
+  destroy(): Promise<void>;
+  /**
+   * Removes the persistent definition, without flags (as Nova does): refused while libvirt
+   * holds snapshot or checkpoint metadata or an NVRAM file for the domain. A running
+   * domain becomes transient.
+   */
+  undefine(): Promise<void>;
   /** Freezes guest filesystems through the guest agent; the agent must answer within the timeout. */
   freezeFilesystems(timeoutSeconds: number): Promise<void>;
   /** Returns how many filesystems were thawed: 0 when none was frozen. */
@@ -49,7 +83,14 @@ export interface HypervisorDomain extends DomainRef {
   /** Commits the active layer into its backing and pivots the disk onto the backing. */
   commitActive(disk: string, options: CommitOptions): Promise<void>;
   /** The running block job on a disk, or null. */
-  blockJob(disk: string): Promise<BlockJobProgress | null>;
+  blockJob(disk: string): Promise<BlockJob | null>;
+  /**
+   * Copies a disk's whole backing chain into its active layer while the guest runs, and
+   * resolves once the disk has no backing left (a block pull). Any time again: a pull that
+   * already runs is followed rather than doubled, a flat disk is left alone. On abort the
+   * pull is cancelled; the guest goes on on its overlay and loses nothing.
+   */
+  pullBacking(disk: string, options: PullOptions): Promise<PullOutcome>;
 
   /**
    * Starts a push-mode backup job into target files that already exist (empty images of
@@ -90,5 +131,10 @@ export interface Hypervisor {
 
 export interface HypervisorSession {
   lookup(nameOrUuid: string): Promise<HypervisorDomain>;
+  /**
+   * Defines (or redefines, same name and UUID) a persistent domain from XML, checked
+   * against libvirt's schema. DomainExists when another domain has the name or the UUID.
+   */
+  define(xml: string): Promise<HypervisorDomain>;
   close(): Promise<void>;
 }

@@ -15,15 +15,20 @@ import {
   isNoDomain,
   jobStats,
   listCheckpoints,
+  pullBacking,
   redefineCheckpoint,
+  VIR_ERR_OPERATION_FAILED,
 } from '../../native/index.js';
-import { CheckpointInvalid, DomainNotFound, HypervisorError, VirtDrError } from '../errors.js';
+import { CheckpointInvalid, DomainExists, DomainNotFound, HypervisorError, VirtDrError } from '../errors.js';
 import type {
   BackupJobProgress,
+  BlockJob,
   Hypervisor,
   HypervisorDomain,
   HypervisorSession,
   JobOutcome,
+  PullOptions,
+  PullOutcome,
   RunState,
 } from './hypervisor.js';
 
@@ -64,6 +69,26 @@ class LibvirtDomain implements HypervisorDomain {
 
   xml(): Promise<string> {
     return translated(`get XML of ${this.name}`, () => this.domain.getXml());
+  }
+
+  persistentXml(): Promise<string> {
+    return translated(`get the persistent XML of ${this.name}`, () => this.domain.getXml({ inactive: true }));
+  }
+
+  start(): Promise<void> {
+    return translated(`start ${this.name}`, () => this.domain.create());
+  }
+
+  shutdown(): Promise<void> {
+    return translated(`shut down ${this.name}`, () => this.domain.shutdown());
+  }
+
+  destroy(): Promise<void> {
+    return translated(`destroy ${this.name}`, () => this.domain.destroy());
+  }
+
+  undefine(): Promise<void> {
+    return translated(`undefine ${this.name}`, () => this.domain.undefineWithoutFlags());
   }
 
   async runState(): Promise<RunState> {
@@ -119,9 +144,20 @@ class LibvirtDomain implements HypervisorDomain {
     );
   }
 
-  async blockJob(disk: string): Promise<{ cur: number; end: number } | null> {
+  async blockJob(disk: string): Promise<BlockJob | null> {
     const info = await translated(`block job info of ${this.name}/${disk}`, () => this.domain.getBlockJobInfo(disk));
-    return info ? { cur: info.cur, end: info.end } : null;
+    return info ? { kind: info.kind, cur: info.cur, end: info.end } : null;
+  }
+
+  pullBacking(disk: string, options: PullOptions): Promise<PullOutcome> {
+    const { signal, onProgress, bandwidthMiBps } = options;
+    return translated(`pull the backing chain of ${this.name}/${disk}`, () =>
+      pullBacking(this.domain, disk, {
+        signal,
+        ...(bandwidthMiBps !== undefined ? { bandwidthMiBps } : {}),
+        ...(onProgress ? { onProgress: ({ cur, end }) => onProgress({ cur, end }) } : {}),
+      }),
+    );
   }
 
   beginBackup(backupXmlText: string, checkpointXml: string | null): Promise<void> {
@@ -201,6 +237,20 @@ class LibvirtSession implements HypervisorSession {
   async lookup(nameOrUuid: string): Promise<HypervisorDomain> {
     const domain = await translated(`look up domain ${nameOrUuid}`, () => this.connection.lookupDomain(nameOrUuid));
     return new LibvirtDomain(domain);
+  }
+
+  async define(xml: string): Promise<HypervisorDomain> {
+    try {
+      return new LibvirtDomain(await this.connection.defineDomain(xml, { validate: true }));
+    } catch (err) {
+      // libvirt 9.0 reports a name or UUID another domain has as a failed operation, told
+      // apart only by its message ("domain 'x' already exists with uuid …", "… is already
+      // defined with uuid …").
+      if (isLibvirtError(err, VIR_ERR_OPERATION_FAILED) && /already (exists|defined) with uuid/i.test(err.libvirtMessage)) {
+        throw new DomainExists(err.libvirtMessage, { cause: err });
+      }
+      throw translateLibvirtError(err, 'define a domain');
+    }
   }
 
   close(): Promise<void> {

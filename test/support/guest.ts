@@ -202,6 +202,10 @@ export interface CreateTestGuestOptions {
   assets?: GuestAssets;
   /** Give the domain Nova's instance metadata, as a Nova compute host defines it. */
   nova?: boolean;
+  /** Nova's SMBIOS identity too (`<sysinfo type='smbios'>` with the domain's UUID as uuid and serial). */
+  sysinfo?: boolean;
+  /** A virtio network interface (user-mode networking: no bridge or network needed). */
+  network?: boolean;
 }
 
 export interface TestGuest {
@@ -260,6 +264,23 @@ export interface DomainXmlOptions {
   /** Nova (like any owner that redefines a domain) keeps its UUID across every define. */
   uuid: string;
   nova?: boolean;
+  sysinfo?: boolean;
+  network?: boolean;
+}
+
+/** The SMBIOS identity Nova gives every instance (nova/virt/libvirt/config.py, LibvirtConfigGuestSysinfo). */
+export function novaSysinfoXml(uuid: string): string {
+  return `  <sysinfo type='smbios'>
+    <system>
+      <entry name='manufacturer'>OpenStack Foundation</entry>
+      <entry name='product'>OpenStack Nova</entry>
+      <entry name='version'>27.1.0</entry>
+      <entry name='serial'>${xmlEscape(uuid)}</entry>
+      <entry name='uuid'>${xmlEscape(uuid)}</entry>
+      <entry name='family'>Virtual Machine</entry>
+    </system>
+  </sysinfo>
+`;
 }
 
 /** The metadata Nova writes into every instance's XML (nova/virt/libvirt/config.py, trimmed). */
@@ -283,12 +304,12 @@ export function buildDomainXml(o: DomainXmlOptions): string {
 ${o.nova ? NOVA_METADATA_XML : ''}  <memory unit='MiB'>${o.memoryMiB}</memory>
   <currentMemory unit='MiB'>${o.memoryMiB}</currentMemory>
   <vcpu placement='static'>1</vcpu>
-  <os>
+${o.sysinfo ? novaSysinfoXml(o.uuid) : ''}  <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${e(o.kernel)}</kernel>
     <initrd>${e(o.initrd)}</initrd>
     <cmdline>${e(o.cmdline)}</cmdline>
-  </os>
+${o.sysinfo ? "    <smbios mode='sysinfo'/>\n" : ''}  </os>
   <features>
     <acpi/>
   </features>
@@ -299,6 +320,13 @@ ${o.nova ? NOVA_METADATA_XML : ''}  <memory unit='MiB'>${o.memoryMiB}</memory>
   <devices>
 ${qcow2DiskXml(o.dataDisk, 'vda')}${o.extraDisks.map((file, i) => qcow2DiskXml(file, `vd${String.fromCharCode(98 + i)}`)).join('')}    <controller type='usb' model='none'/>
 ${
+  o.network
+    ? `    <interface type='user'>
+      <model type='virtio'/>
+    </interface>
+`
+    : ''
+}${
   o.withAgent
     ? `    <channel type='unix'>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
@@ -360,6 +388,8 @@ export async function createTestGuest(opts: CreateTestGuestOptions): Promise<Tes
     cmdline,
     uuid: randomUUID(),
     nova: opts.nova ?? false,
+    sysinfo: opts.sysinfo ?? false,
+    network: opts.network ?? false,
   });
   const xmlPath = path.join(workDir, 'domain.xml');
   await fs.writeFile(xmlPath, xml);

@@ -8,9 +8,12 @@ import {
   BlockJobError,
   commitActiveWithPivot,
   commitIntermediate,
+  diskHasBacking,
   type Domain,
   FIRST_POLL_MS,
+  followPull,
   LibvirtError,
+  pullBacking,
   VIR_ERR_BLOCK_COPY_ACTIVE,
   VIR_ERR_OPERATION_INVALID,
   VIR_FROM_QEMU,
@@ -193,5 +196,113 @@ describe('commitIntermediate', () => {
     await expect(
       commitIntermediate(d.asDomain(), 'vda', '/img/base.qcow2', '/img/ov1.qcow2', { pollMs: 1 }),
     ).rejects.toBeInstanceOf(BlockJobError);
+  });
+});
+
+const BACKED = `<domain><devices><disk type='file' device='disk'><source file='/img/top.qcow2' index='2'/><backingStore type='file' index='1'><format type='qcow2'/><source file='/repo/p1/vda.qcow2'/><backingStore/></backingStore><target dev='vda'/></disk></devices></domain>`;
+const FLAT = `<domain><devices><disk type='file' device='disk'><source file='/img/top.qcow2' index='2'/><backingStore/><target dev='vda'/></disk></devices></domain>`;
+const pull = (cur: number, end = 100): BlockJobInfo => ({ type: 1, kind: 'pull', bandwidth: 0, cur, end });
+
+/**
+ * A domain with one disk, vda, on a backing chain: its block job replays `states` (the
+ * last one repeats); once it reports no job, the chain is flat when `completes` says so.
+ */
+class PullingDomain extends FakeDomain {
+  constructor(
+    states: (BlockJobInfo | null)[],
+    private readonly completes = true,
+  ) {
+    super(states);
+    this.xml = BACKED;
+  }
+
+  override async getBlockJobInfo(disk: string): Promise<BlockJobInfo | null> {
+    const info = await super.getBlockJobInfo(disk);
+    if (info === null && this.polls > 1 && this.completes) this.xml = FLAT;
+    return info;
+  }
+
+  async blockPull(disk: string, opts: { bandwidthMiBps?: number } = {}): Promise<void> {
+    this.calls.push(`pull ${disk} bandwidth=${opts.bandwidthMiBps ?? 0}`);
+  }
+}
+
+describe('diskHasBacking', () => {
+  it('reads the disk\'s chain from the live XML by its target', () => {
+    expect(diskHasBacking(BACKED, 'vda')).toBe(true);
+    expect(diskHasBacking(FLAT, 'vda')).toBe(false);
+    // libvirt leaves the element out when it does not know the chain (inactive XML).
+    expect(diskHasBacking("<domain><devices><disk><source file='/a'/><target dev='vda'/></disk></devices></domain>", 'vda')).toBe(false);
+  });
+
+  it('refuses a disk the domain does not have', () => {
+    expect(() => diskHasBacking(FLAT, 'vdb')).toThrow(BlockJobError);
+  });
+});
+
+describe('pullBacking', () => {
+  it('starts a pull with the given bandwidth, follows it and checks the disk is flat', async () => {
+    const d = new PullingDomain([null, pull(0), pull(60), null]);
+    const seen: number[] = [];
+    const outcome = await pullBacking(d.asDomain(), 'vda', { bandwidthMiBps: 3, pollMs: 1, onProgress: (i) => seen.push(i.cur) });
+    expect(outcome).toBe('pulled');
+    expect(d.calls.filter((c) => !c.startsWith('info'))).toEqual(['pull vda bandwidth=3']);
+    expect(seen).toEqual([0, 60]);
+  });
+
+  it('attaches to a pull that already runs (an earlier caller died) instead of starting another', async () => {
+    const d = new PullingDomain([pull(40), pull(80), null]);
+    expect(await pullBacking(d.asDomain(), 'vda', { pollMs: 1 })).toBe('attached');
+    expect(d.calls.some((c) => c.startsWith('pull'))).toBe(false);
+  });
+
+  it('leaves a disk alone that is already flat (a pull completed while nobody watched)', async () => {
+    const d = new PullingDomain([null]);
+    d.xml = FLAT;
+    expect(await pullBacking(d.asDomain(), 'vda', { pollMs: 1 })).toBe('already-flat');
+    expect(d.calls).toEqual(['info vda']);
+  });
+
+  it('refuses a disk on which another kind of block job runs, and leaves that job alone', async () => {
+    const d = new PullingDomain([job(10, 100, 4)]);
+    await expect(pullBacking(d.asDomain(), 'vda', { pollMs: 1 })).rejects.toThrow(/active-commit job, not a pull/);
+    expect(d.calls).toEqual(['info vda']);
+  });
+
+  it('reports a pull that ended with the backing chain still there (failed or cancelled)', async () => {
+    const d = new PullingDomain([null, pull(10), null], false);
+    await expect(pullBacking(d.asDomain(), 'vda', { pollMs: 1 })).rejects.toThrow(/still has its backing chain/);
+  });
+
+  it('on abort, cancels the pull (without pivot) and rejects with the reason', async () => {
+    const d = new PullingDomain([null, pull(1)]);
+    const ac = new AbortController();
+    const reason = new Error('cancelled by request');
+    setTimeout(() => ac.abort(reason), 20);
+    await expect(pullBacking(d.asDomain(), 'vda', { pollMs: 2, signal: ac.signal })).rejects.toBe(reason);
+    expect(d.calls.filter((c) => !c.startsWith('info'))).toEqual(['pull vda bandwidth=0', 'abort vda pivot=false']);
+  });
+
+  it('with cancelJobOnAbort false, stops following and leaves the job running', async () => {
+    const d = new PullingDomain([pull(1)]);
+    await expect(
+      pullBacking(d.asDomain(), 'vda', { pollMs: 2, signal: AbortSignal.timeout(20), cancelJobOnAbort: false }),
+    ).rejects.toThrow();
+    expect(d.calls.some((c) => c.startsWith('abort'))).toBe(false);
+  });
+
+  it('starts nothing when the signal has already aborted', async () => {
+    const d = new PullingDomain([null]);
+    await expect(pullBacking(d.asDomain(), 'vda', { signal: AbortSignal.abort(new Error('gone')) })).rejects.toThrow('gone');
+    expect(d.calls).toEqual([]);
+  });
+});
+
+describe('followPull', () => {
+  it('without any job, resolves for a flat disk and rejects for one still on its chain', async () => {
+    const flat = new PullingDomain([null]);
+    flat.xml = FLAT;
+    await expect(followPull(flat.asDomain(), 'vda', { pollMs: 1 })).resolves.toBeUndefined();
+    await expect(followPull(new PullingDomain([null], false).asDomain(), 'vda', { pollMs: 1 })).rejects.toBeInstanceOf(BlockJobError);
   });
 });
