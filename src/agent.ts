@@ -10,7 +10,13 @@ import { JobJournal } from './jobs/journal.js';
 import { LibvirtHypervisor } from './libvirt/libvirt-hypervisor.js';
 import { redactUrl } from './log.js';
 import { jobNotifications, rejectionNotifier } from './notifications.js';
+import { deleteOperation } from './points/delete-operation.js';
+import { repositoryPlace } from './points/point-place.js';
+import { verifyOperation } from './points/verify-operation.js';
 import { FileRepository } from './repo/file-repository.js';
+import { PendingInstantStore } from './restore/pending-instant.js';
+import { restoreOperation } from './restore/restore-operation.js';
+import { resumeInstantRestores } from './restore/resume-at-start.js';
 import { ensureDirectory } from './util/atomic-file.js';
 import { VERSION } from './version.js';
 import { join } from 'node:path';
@@ -63,6 +69,8 @@ export class Agent {
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
     const repo = new FileRepository(config.repo.path, config.host);
+    const chains = new ChainRecordStore(join(config.state.path, 'chains'));
+    const pending = new PendingInstantStore(join(config.state.path, 'instant'));
     // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
     await sweepRepository(repo, log);
     const jobs = new JobRunner({
@@ -71,7 +79,7 @@ export class Agent {
         backup: backupOperation({
           hypervisor,
           repo,
-          chains: new ChainRecordStore(join(config.state.path, 'chains')),
+          chains,
           settings: {
             freezeTimeoutSeconds: config.backup.freeze_timeout_s,
             thawTimeoutSeconds: config.backup.thaw_timeout_s,
@@ -80,6 +88,19 @@ export class Agent {
           },
           defaultEngine: config.backup.engine,
         }),
+        restore: restoreOperation({
+          hypervisor,
+          repo,
+          chains,
+          pending,
+          settings: {
+            shutdownGraceMs: config.restore.shutdown_grace_s * 1000,
+            newDomainDir: config.restore.new_domain_dir,
+            instantBandwidthMiBps: config.restore.instant_bandwidth_mib_s,
+          },
+        }),
+        verify: verifyOperation({ repo }),
+        delete: deleteOperation({ places: [repositoryPlace(repo)], pending }),
       },
       events: jobNotifications(notifier, log),
       log,
@@ -89,8 +110,17 @@ export class Agent {
     });
     await jobs.start();
     this.stack.push({ name: 'jobs', stop: () => jobs.stop(60_000) });
+    await resumeInstantRestores(jobs, pending, log);
 
-    const api = createApi({ host: config.host, version: VERSION, hypervisor, repo, jobs, defaultEngine: config.backup.engine });
+    const api = createApi({
+      host: config.host,
+      version: VERSION,
+      hypervisor,
+      repo,
+      jobs,
+      defaultEngine: config.backup.engine,
+      pending,
+    });
     const server = new RpcServer({
       bus,
       connection,

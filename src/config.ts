@@ -162,6 +162,29 @@ const schema = {
       arg: 'backup-progress-interval-ms',
     },
   },
+  restore: {
+    shutdown_grace_s: {
+      doc: 'How long a restore that replaces a running domain waits for the guest to shut down (ACPI) before it forces the domain off.',
+      format: 'nat',
+      default: 60,
+      env: 'VIRT_DR_RESTORE_SHUTDOWN_GRACE_S',
+      arg: 'restore-shutdown-grace-s',
+    },
+    new_domain_dir: {
+      doc: 'Where restore(target="new") puts each new domain\'s disks, one folder per domain.',
+      format: String,
+      default: '/var/lib/libvirt/images/virt-dr',
+      env: 'VIRT_DR_RESTORE_NEW_DOMAIN_DIR',
+      arg: 'restore-new-domain-dir',
+    },
+    instant_bandwidth_mib_s: {
+      doc: 'Rate limit of an instant restore\'s background copy in MiB/s, so the guest keeps most of the disk; 0 means unlimited.',
+      format: 'nat',
+      default: 0,
+      env: 'VIRT_DR_RESTORE_INSTANT_BANDWIDTH_MIB_S',
+      arg: 'restore-instant-bandwidth-mib-s',
+    },
+  },
   log: {
     level: {
       doc: 'pino log level.',
@@ -196,6 +219,7 @@ export type AgentConfig = {
     engine: 'auto' | 'checkpoint' | 'snapshot';
     progress_interval_ms: number;
   };
+  restore: { shutdown_grace_s: number; new_domain_dir: string; instant_bandwidth_mib_s: number };
   log: { level: string };
 };
 

@@ -146,6 +146,15 @@ export class RestoreIncomplete extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * Something the restore did not make is where it would write (a folder or a link at a
+ * disk's path, a second old disk): it stops rather than overwrite what it cannot prove
+ * is its own.
+ */
+export class RestoreConflict extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** A libvirt call failed; carries libvirt's own code, domain and message. */
 export class HypervisorError extends VirtDrError {
   constructor(

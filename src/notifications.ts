@@ -6,7 +6,13 @@ import { publicJob, type JobAction } from './jobs/job.js';
 import { clip } from './util/clip.js';
 import type { JobEvents } from './jobs/job-runner.js';
 
-const JOB_METHODS: ReadonlySet<string> = new Set<JobAction>(['backup']);
+/** The RPC method that starts each kind of job; its refusals are reported as that action's errors. */
+const ACTION_OF_METHOD: Readonly<Record<string, JobAction>> = {
+  backup: 'backup',
+  restore: 'restore',
+  verify: 'verify',
+  delete_backup: 'delete',
+};
 /** libvirt's own limit on a domain name. */
 const DOMAIN_CHARS = 255;
 
@@ -40,9 +46,9 @@ export function jobNotifications(notifier: Notifier, log: Logger): JobEvents {
 export function rejectionNotifier(notifier: Notifier, log: Logger) {
   return async (request: RpcRequest | null, error: VirtDrError, salvaged: Record<string, unknown> = {}): Promise<void> => {
     log.warn({ method: request?.method ?? null, request_id: request?.requestId ?? null, err: clip(error.message), class: error.name }, 'request refused');
-    const isJobMethod = request !== null && JOB_METHODS.has(request.method);
-    if (request !== null && request.isCall && !isJobMethod) return;
-    const eventType = isJobMethod ? `virt_dr.${request.method}.error` : 'virt_dr.request.error';
+    const action = request !== null && Object.hasOwn(ACTION_OF_METHOD, request.method) ? ACTION_OF_METHOD[request.method] : undefined;
+    if (request !== null && request.isCall && !action) return;
+    const eventType = action ? `virt_dr.${action}.error` : 'virt_dr.request.error';
     const payload = {
       method: request?.method ?? null,
       // The domain as the request named it, which may be what was refused: clipped.

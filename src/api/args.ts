@@ -26,8 +26,14 @@ export class ArgReader {
   ) {}
 
   string(name: string): string {
+    const value = this.optionalString(name);
+    if (value === null) throw this.error(name, 'is required');
+    return value;
+  }
+
+  optionalString(name: string): string | null {
     const value = this.take(name);
-    if (value === undefined || value === null) throw this.error(name, 'is required');
+    if (value === undefined || value === null) return null;
     if (typeof value !== 'string' || value.length === 0) throw this.error(name, 'must be a non-empty string');
     return this.bounded(name, value);
   }
@@ -98,9 +104,9 @@ const DOMAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+:-]{0,254}$/;
  * lookups, never a path, but hostile names (`../x`, slashes, control characters) are
  * refused here all the same, with a message that says so.
  */
-export function checkDomainName(method: string, value: string): string {
+export function checkDomainName(method: string, value: string, argument = 'domain'): string {
   if (!DOMAIN_NAME.test(value) || value.includes('..')) {
-    throw new InvalidArgument(`${method}(): argument domain ${quote(value)} is not a valid domain name or UUID`);
+    throw new InvalidArgument(`${method}(): argument ${argument} ${quote(value)} is not a valid domain name or UUID`);
   }
   return value;
 }

@@ -1,15 +1,26 @@
 import { sanitizeContext } from '../bus/context.js';
 import { preflightBackup } from '../backup/preflight.js';
-import { DomainNotFound, InvalidArgument, NoSuchMethod } from '../errors.js';
-import type { BackupRequest, EngineChoice } from '../backup/request.js';
-import { JOB_STATES, publicJob, type JobState } from '../jobs/job.js';
+import {
+  BackupInUse,
+  BackupNotFound,
+  DomainExists,
+  DomainNotFound,
+  InvalidArgument,
+  NoSuchMethod,
+  RestoreIncomplete,
+} from '../errors.js';
+import type { EngineChoice } from '../backup/request.js';
+import { JOB_STATES, publicJob, type JobAction, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
 import { pointOf } from '../repo/point.js';
 import { quote } from '../util/clip.js';
-import { isBackupId, isUuid } from '../util/ids.js';
+import type { PendingInstantStore } from '../restore/pending-instant.js';
+import { isUuid } from '../util/ids.js';
 import { ArgReader, checkDomainName } from './args.js';
+import { checkBackupId, readBackupArgs, readDeleteArgs, readRestoreArgs, readVerifyArgs } from './job-requests.js';
+import { resolveDomain } from './resolve-domain.js';
 
 /** A request as the bus hands it over, already parsed from its envelope. */
 export interface ApiCall {
@@ -36,6 +47,8 @@ export interface ApiDeps {
   jobs: JobRunner;
   /** `backup.engine`, for the preflight of a request that names no engine. */
   defaultEngine: EngineChoice;
+  /** Instant restores whose copy has not ended: their points stay, their domains take no backup. */
+  pending: PendingInstantStore;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -43,6 +56,47 @@ type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutc
 /** RPC API 1.0: each method parses its args once, then does its work. */
 export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<ApiOutcome>; methods: string[] } {
   const answer = (value: unknown): ApiOutcome => ({ result: Promise.resolve(value) });
+
+  /** Journals the job (the bus acks the request once this resolves) and says what the reply will be. */
+  const submit = async (
+    action: JobAction,
+    requested: string,
+    domain: { uuid: string; name: string },
+    request: object,
+    call: ApiCall,
+    wait: boolean,
+  ): Promise<ApiOutcome> => {
+    const job = await deps.jobs.submit({
+      action,
+      domain: { requested, uuid: domain.uuid, name: domain.name },
+      args: request as Record<string, unknown>,
+      // The journal is on disk: the caller's token (and any password) stays out of it.
+      context: sanitizeContext(call.context),
+      requestId: call.requestId,
+      uniqueId: call.uniqueId,
+    });
+    return { result: wait ? deps.jobs.waitFor(job.job_id).then(publicJob) : Promise.resolve({ job_id: job.job_id }) };
+  };
+
+  /** A domain that still reads from the repository takes no backup until its copy ends. */
+  const refuseWhileInstantPending = async (domain: { uuid: string; name: string }): Promise<void> => {
+    const pending = await deps.pending.load(domain.uuid);
+    if (pending) {
+      throw new RestoreIncomplete(
+        `domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it (restore with instant=true, resume=true) before backing it up`,
+      );
+    }
+  };
+
+  const definedDomain = async (name: string): Promise<boolean> => {
+    try {
+      await deps.hypervisor.lookup(name);
+      return true;
+    } catch (err) {
+      if (err instanceof DomainNotFound) return false;
+      throw err;
+    }
+  };
 
   const handlers: Record<string, Handler> = {
     async ping(args) {
@@ -58,50 +112,76 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
           'quiesce.agent',
           'quiesce.suspend',
           'engine.snapshot',
+          'restore',
+          'restore.instant',
+          'verify',
+          'delete',
           ...((await deps.hypervisor.supportsBackupApi()) ? ['engine.checkpoint'] : []),
         ],
       });
     },
 
     async backup(args, call) {
-      const read = new ArgReader('backup', args);
-      const domainName = checkDomainName('backup', read.string('domain'));
-      const request: BackupRequest = {
-        mode: read.oneOf('mode', ['auto', 'full', 'incremental'] as const, 'auto'),
-        quiesce: read.oneOf('quiesce', ['auto', 'agent', 'suspend', 'none'] as const, 'auto'),
-        kind: read.oneOf('kind', ['scheduled', 'manual'] as const, 'manual'),
-        engine: read.optionalOneOf('engine', ['auto', 'checkpoint', 'snapshot'] as const),
-        excludeDisks: read.stringList('exclude_disks'),
-      };
-      const wait = read.boolean('wait', false);
-      read.done();
+      const { domain: domainName, wait, request } = readBackupArgs(args);
       const domain = await deps.hypervisor.lookup(domainName);
       // A busy domain is refused before the preflight's libvirt calls: a scheduler that
       // sends again while a backup runs costs one lookup (bench/, bus cost).
       deps.jobs.assertCanAccept(domain, call.uniqueId);
+      await refuseWhileInstantPending(domain);
       await preflightBackup(domain, request, {
         backupApi: await deps.hypervisor.supportsBackupApi(),
         defaultEngine: deps.defaultEngine,
       });
-      const job = await deps.jobs.submit({
-        action: 'backup',
-        domain: { requested: domainName, uuid: domain.uuid, name: domain.name },
-        args: request as unknown as Record<string, unknown>,
-        // The journal is on disk: the caller's token (and any password) stays out of it.
-        context: sanitizeContext(call.context),
-        requestId: call.requestId,
-        uniqueId: call.uniqueId,
-      });
-      return {
-        result: wait ? deps.jobs.waitFor(job.job_id).then(publicJob) : Promise.resolve({ job_id: job.job_id }),
-      };
+      return submit('backup', domainName, domain, request, call, wait);
+    },
+
+    async restore(args, call) {
+      const { domain: domainName, wait, request } = readRestoreArgs(args);
+      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
+      deps.jobs.assertCanAccept(domain, call.uniqueId);
+      await deps.repo.getPoint(domain.uuid, request.backupId);
+      const pending = await deps.pending.load(domain.uuid);
+      if (request.resume && pending?.backup_id !== request.backupId) {
+        throw new InvalidArgument(`restore(): domain ${domain.name} has no unfinished instant restore of backup ${request.backupId}`);
+      }
+      if (!request.resume && pending) {
+        throw new RestoreIncomplete(`domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it with resume=true`);
+      }
+      if (request.newName !== null && (await definedDomain(request.newName))) {
+        throw new DomainExists(`restore(): a domain named ${request.newName} exists already`);
+      }
+      return submit('restore', domainName, domain, request, call, wait);
+    },
+
+    async verify(args, call) {
+      const { domain: domainName, wait, request } = readVerifyArgs(args);
+      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
+      deps.jobs.assertCanAccept(domain, call.uniqueId);
+      if (request.backupId !== null && !(await deps.repo.hasPoint(domain.uuid, request.backupId))) {
+        // An untrusted point is still verified (and reported corrupt); only an absent one is refused.
+        const known = (await deps.repo.listInvalidPoints(domain.uuid)).some((p) => p.backup_id === request.backupId);
+        if (!known) throw new BackupNotFound(`no backup ${request.backupId} for domain ${domain.name}`);
+      }
+      return submit('verify', domainName, domain, request, call, wait);
+    },
+
+    async delete_backup(args, call) {
+      const { domain: domainName, wait, request } = readDeleteArgs(args);
+      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
+      deps.jobs.assertCanAccept(domain, call.uniqueId);
+      await deps.repo.getPoint(domain.uuid, request.backupId);
+      const user = await deps.pending.userOf(domain.uuid, request.backupId);
+      if (user) {
+        throw new BackupInUse(`backup ${request.backupId} is read by the unfinished instant restore of ${user.domain_name}; it can be deleted once that copy ends`);
+      }
+      return submit('delete', domainName, domain, request, call, wait);
     },
 
     async list_backups(args) {
       const read = new ArgReader('list_backups', args);
       const domain = checkDomainName('list_backups', read.string('domain'));
       read.done();
-      const uuid = await domainUuid(deps.hypervisor, domain);
+      const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
       const scan = await deps.repo.scanPoints(uuid);
       // `invalid` is additive: points kept in the repository that the agent does not trust.
       return answer({
@@ -113,10 +193,9 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
     async get_backup(args) {
       const read = new ArgReader('get_backup', args);
       const domain = checkDomainName('get_backup', read.string('domain'));
-      const backupId = read.string('backup_id');
+      const backupId = checkBackupId('get_backup', read.string('backup_id'));
       read.done();
-      if (!isBackupId(backupId)) throw new InvalidArgument(`get_backup(): backup_id ${quote(backupId)} is not a backup id`);
-      const uuid = await domainUuid(deps.hypervisor, domain);
+      const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
       return answer(pointOf(await deps.repo.getPoint(uuid, backupId)));
     },
 
@@ -158,17 +237,4 @@ function readJobId(method: string, args: Record<string, unknown>): string {
   read.done();
   if (!isUuid(jobId)) throw new InvalidArgument(`${method}(): job_id ${quote(jobId)} is not a job id`);
   return jobId;
-}
-
-/**
- * The UUID the repository files a domain under. A domain that libvirt no longer knows
- * (undefined after a disaster) is still found by its UUID, since its backups outlive it.
- */
-async function domainUuid(hypervisor: Hypervisor, domain: string): Promise<string> {
-  try {
-    return (await hypervisor.lookup(domain)).uuid;
-  } catch (err) {
-    if (err instanceof DomainNotFound && isUuid(domain)) return domain.toLowerCase();
-    throw err;
-  }
 }

@@ -7,6 +7,10 @@ const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   ping                          ask an agent for its version and capabilities
   backup DOMAIN [--wait] [--mode auto|full|incremental] [--quiesce auto|agent|suspend|none]
                 [--kind manual|scheduled] [--exclude DISK]...
+  restore DOMAIN BACKUP_ID [--new NAME] [--instant] [--resume] [--wait]
+                                restore a point over the domain, or as a new domain NAME
+  verify DOMAIN [BACKUP_ID]     re-read every point (or one) and check it; waits for the report
+  rm DOMAIN BACKUP_ID           delete a point everywhere (merged into its child first); waits
   ls DOMAIN                     list a domain's backup points
   jobs [--state STATE]          list jobs
   job JOB_ID                    show one job
@@ -26,6 +30,9 @@ export async function cli(argv: string[]): Promise<number> {
       quiesce: { type: 'string', default: 'auto' },
       kind: { type: 'string', default: 'manual' },
       exclude: { type: 'string', multiple: true, default: [] },
+      new: { type: 'string' },
+      instant: { type: 'boolean', default: false },
+      resume: { type: 'boolean', default: false },
       state: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -67,8 +74,33 @@ export async function cli(argv: string[]): Promise<number> {
       case 'cancel':
         print(await client.call('cancel_job', { job_id: need(target, 'JOB_ID') }, server));
         return 0;
-      case 'backup':
-        return await backup(client, need(target, 'DOMAIN'), values, server);
+      case 'backup': {
+        const domain = need(target, 'DOMAIN');
+        const args = { domain, mode: values.mode, quiesce: values.quiesce, kind: values.kind, exclude_disks: values.exclude };
+        return await startJob(client, { method: 'backup', action: 'backup', args, label: `backup of ${domain}` }, values.wait, server);
+      }
+      case 'restore': {
+        const [domain, backupId] = [need(target, 'DOMAIN'), need(positionals[2], 'BACKUP_ID')];
+        const args = {
+          domain,
+          backup_id: backupId,
+          target: values.new ? 'new' : 'replace',
+          new_name: values.new ?? null,
+          instant: values.instant,
+          resume: values.resume,
+        };
+        return await startJob(client, { method: 'restore', action: 'restore', args, label: `restore of ${domain}` }, values.wait, server);
+      }
+      case 'verify': {
+        const domain = need(target, 'DOMAIN');
+        const args = { domain, backup_id: positionals[2] ?? null };
+        return await startJob(client, { method: 'verify', action: 'verify', args, label: `verify of ${domain}` }, true, server);
+      }
+      case 'rm': {
+        const [domain, backupId] = [need(target, 'DOMAIN'), need(positionals[2], 'BACKUP_ID')];
+        const args = { domain, backup_id: backupId };
+        return await startJob(client, { method: 'delete_backup', action: 'delete', args, label: `delete of ${backupId}` }, true, server);
+      }
       default:
         process.stderr.write(`virt-dr: unknown command ${command}\n${USAGE}\n`);
         return 2;
@@ -81,15 +113,15 @@ export async function cli(argv: string[]): Promise<number> {
   }
 }
 
-async function backup(
+/** A job method's call: with --wait (or for commands that always wait) it follows the job. */
+async function startJob(
   client: RpcClient,
-  domain: string,
-  values: { wait?: boolean; mode?: string; quiesce?: string; kind?: string; exclude?: string[] },
+  job: { method: string; action: string; args: Record<string, unknown>; label: string },
+  wait: boolean,
   server: { server?: string },
 ): Promise<number> {
-  const args = { domain, mode: values.mode, quiesce: values.quiesce, kind: values.kind, exclude_disks: values.exclude ?? [] };
-  if (!values.wait) {
-    print(await client.call('backup', args, server));
+  if (!wait) {
+    print(await client.call(job.method, job.args, server));
     return 0;
   }
   // Listen before asking, so not even the start notification is missed.
@@ -97,31 +129,31 @@ async function backup(
   const early: Notification[] = [];
   let settle: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (settle = resolve));
+  const event = (suffix: string) => `virt_dr.${job.action}.${suffix}`;
   const onEvent = (n: Notification) => {
     if (jobId === null) {
       early.push(n);
       return;
     }
     if (n.payload.job_id !== jobId) return;
-    const type = n.event_type;
-    if (type === 'virt_dr.backup.progress') {
+    if (n.event_type === event('progress')) {
       const line = progressBar(Number(n.payload.bytes_done), Number(n.payload.bytes_total), Number(n.payload.rate_bytes_per_s));
       process.stdout.write(process.stdout.isTTY ? `\r${line}` : `${line}\n`);
-    } else if (type === 'virt_dr.backup.start') {
-      process.stdout.write(`backup ${jobId} of ${domain} started\n`);
-    } else if (type === 'virt_dr.backup.end') {
+    } else if (n.event_type === event('start')) {
+      process.stdout.write(`${job.label} ${jobId} started\n`);
+    } else if (n.event_type === event('end')) {
       if (process.stdout.isTTY) process.stdout.write('\n');
       print(n.payload.result);
       settle(0);
-    } else if (type === 'virt_dr.backup.error') {
+    } else if (n.event_type === event('error')) {
       if (process.stdout.isTTY) process.stdout.write('\n');
       const error = n.payload.error as { class?: string; message?: string } | null;
-      process.stderr.write(`virt-dr: backup failed: ${error?.class ?? 'Error'}: ${error?.message ?? 'unknown'}\n`);
+      process.stderr.write(`virt-dr: ${job.label} failed: ${error?.class ?? 'Error'}: ${error?.message ?? 'unknown'}\n`);
       settle(1);
     }
   };
   await client.watchNotifications(onEvent);
-  const accepted = await client.call<{ job_id: string }>('backup', args, server);
+  const accepted = await client.call<{ job_id: string }>(job.method, job.args, server);
   jobId = accepted.job_id;
   early.splice(0).forEach(onEvent);
   return finished;

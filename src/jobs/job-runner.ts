@@ -92,6 +92,8 @@ export class JobRunner {
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
   private repairRetries: Periodic | null = null;
+  /** The last `created_at` given, in ms: each job's is later, so the journal's order is the order of submission. */
+  private lastCreatedMs = 0;
 
   constructor(private readonly options: JobRunnerOptions) {}
 
@@ -161,7 +163,7 @@ export class JobRunner {
       domain_uuid: submission.domain.uuid,
       domain_name: submission.domain.name,
       state: 'queued',
-      created_at: new Date().toISOString(),
+      created_at: this.nextCreatedAt(),
       started_at: null,
       finished_at: null,
       progress: { bytes_done: 0, bytes_total: 0 },
@@ -188,6 +190,12 @@ export class JobRunner {
     this.queue.push(job);
     this.pump();
     return job;
+  }
+
+  /** Now, or a millisecond after the previous job's when two arrive within one. */
+  private nextCreatedAt(): string {
+    this.lastCreatedMs = Math.max(Date.now(), this.lastCreatedMs + 1);
+    return new Date(this.lastCreatedMs).toISOString();
   }
 
   get(jobId: string): JobRecord {

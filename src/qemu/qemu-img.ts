@@ -107,12 +107,21 @@ export async function convertToQcow2(
   destination: string,
   options: RunOptions = {},
 ): Promise<void> {
-  await run(convertArgs(chain, destination), options);
+  await convertChain(chain, { file: destination, format: 'qcow2' }, options);
 }
 
-/** Creates an empty qcow2 image of `virtualSize` bytes, with no backing file. */
-export async function createQcow2(path: string, virtualSize: number): Promise<void> {
-  await run(createArgs(path, virtualSize));
+/** Flattens a chain into one file of `format` (a restore keeps the format its owner uses). */
+export async function convertChain(
+  chain: readonly ImageLayer[],
+  destination: ImageLayer,
+  options: RunOptions = {},
+): Promise<void> {
+  await run(convertArgs(chain, destination.file, destination.format), options);
+}
+
+/** Creates an empty qcow2 image of `virtualSize` bytes, with no backing file or over `backing`. */
+export async function createQcow2(path: string, virtualSize: number, backing?: ImageLayer): Promise<void> {
+  await run(createArgs(path, virtualSize, backing));
 }
 
 /**
@@ -183,9 +192,10 @@ export function safeRebaseArgs(overlay: ImageLayer, backing: ImageLayer | null):
 }
 
 /** `qemu-img create` of an empty qcow2 image. Pure. */
-export function createArgs(path: string, virtualSize: number): string[] {
+export function createArgs(path: string, virtualSize: number, backing?: ImageLayer): string[] {
   if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0) throw new RangeError(`invalid image size ${virtualSize}`);
-  return ['create', '-q', '-f', 'qcow2', path, String(virtualSize)];
+  const over = backing ? ['-b', checkLayer(backing).file, '-F', backing.format] : [];
+  return ['create', '-q', '-f', 'qcow2', ...over, path, String(virtualSize)];
 }
 
 /** `qemu-img info` of one layer. Pure. */
@@ -193,11 +203,12 @@ export function infoArgs(layer: ImageLayer): string[] {
   return ['info', '-U', '--output=json', '-f', checkLayer(layer).format, layer.file];
 }
 
-/** `qemu-img convert` of a whole chain into a qcow2 file. Pure. */
-export function convertArgs(chain: readonly ImageLayer[], destination: string): string[] {
+/** `qemu-img convert` of a whole chain into one file (qcow2 unless told). Pure. */
+export function convertArgs(chain: readonly ImageLayer[], destination: string, format: ImageFormat = 'qcow2'): string[] {
   const top = chain[0];
   if (!top) throw new UnsupportedDisk('an image chain needs at least one layer');
-  return ['convert', '-U', '-p', '-f', top.format, '-O', 'qcow2', chainSpec(chain), destination];
+  checkFormat({ file: destination, format });
+  return ['convert', '-U', '-p', '-f', top.format, '-O', format, chainSpec(chain), destination];
 }
 
 /** `qemu-img rebase -u` of an overlay onto a new backing file. Pure. */

@@ -68,6 +68,12 @@ export class FileRepository {
     return join(this.domainDir(domainUuid), `${this.ownStagingPrefix}${backupId}`);
   }
 
+  /** The UUIDs of the domains the repository has a folder for. */
+  async listDomains(): Promise<string[]> {
+    // Upper-case names are never written (domainDir lower-cases), so they are not ours.
+    return (await readdirOrEmpty(this.root)).filter((n) => isUuid(n) && n === n.toLowerCase());
+  }
+
   /** The trusted points of a domain, oldest first, and the ones kept but not trusted. */
   async scanPoints(domainUuid: string): Promise<PointScan> {
     const listing = await this.listDomainFolder(domainUuid);
@@ -161,8 +167,7 @@ export class FileRepository {
    */
   async sweep(): Promise<SweepReport> {
     const report: SweepReport = { removed: [], invalid: [], kept: [] };
-    // Upper-case names are never written (domainDir lower-cases), so they are not ours.
-    for (const domainUuid of (await readdirOrEmpty(this.root)).filter((n) => isUuid(n) && n === n.toLowerCase())) {
+    for (const domainUuid of await this.listDomains()) {
       const listing = await this.listDomainFolder(domainUuid);
       if ('untrusted' in listing) {
         report.invalid.push(listing.untrusted);

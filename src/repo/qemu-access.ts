@@ -28,6 +28,28 @@ export async function revokeQemuAccess(staging: string, uid: number | null): Pro
   await setfacl(['-x', `u:${uid}`, staging]);
 }
 
+/**
+ * An instant restore's domain reads points straight from the repository, as backing
+ * files libvirt is told not to relabel (it would chown them to QEMU's user for good):
+ * QEMU's user gets `u:<uid>:r` on each file and search access on the way to it.
+ */
+export async function letQemuRead(files: readonly string[], uid: number | null): Promise<void> {
+  if (uid === null || uid === 0 || files.length === 0) return;
+  for (const folder of new Set(files.map((f) => dirname(f)))) await letQemuReach(folder, uid);
+  await setfacl(['-m', `u:${uid}:r`, ...files]);
+}
+
+/**
+ * Takes the read access away once no domain reads the files. Point files carry no ACL of
+ * their own (the repository writes them 0600), so removing every extended entry (`-b`)
+ * gives back exactly what they had; `-x` would leave an empty mask behind. The search
+ * entries on the folders stay: they let QEMU open nothing it cannot read.
+ */
+export async function revokeQemuRead(files: readonly string[], uid: number | null): Promise<void> {
+  if (uid === null || uid === 0 || files.length === 0) return;
+  await setfacl(['-b', ...files]);
+}
+
 function setfacl(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('setfacl', args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -98,6 +98,20 @@ export function restoredDomainXml(pointXml: string, options: RestoredDomainOptio
 }
 
 /**
+ * A definition with the listed disks on these files and their backing chains replaced,
+ * nothing else changed: an instant restore's domain, redefined once its disks no longer
+ * read from the repository (an offline flatten leaves the chain in the definition).
+ */
+export function flatDefinitionXml(xml: string, disks: RestoredDisk[]): string {
+  const nodes = parseXmlTree(xml);
+  const domain = nodes.find((node) => tagOf(node) === 'domain');
+  if (!domain) throw new InvalidArgument('not a domain definition');
+  const byTarget = disksByTarget(domain);
+  for (const disk of disks) restoreDisk(need(byTarget, disk.target), disk);
+  return buildXmlTree(nodes);
+}
+
+/**
  * A restored guest is one rolled back in time, which is what the VM generation ID tells
  * it (Windows domain controllers then stop replicating stale data): an empty `<genid/>`
  * makes libvirt give it a new one.

@@ -12,7 +12,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope, newUniqueId } from '../../src/bus/envelope.js';
-import { RemoteError, RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { ERRORS_MODULE, expectRefused } from '../support/refused.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
 import { domainState, type TestGuest } from '../support/guest.js';
@@ -28,7 +29,6 @@ const NOTIFY_QUEUES = ['debug', 'info', 'warn', 'error'].map((p) => `${NOTIFY_TO
 /** The agent's queues: T, T.S and every T_fanout_<uuid> an earlier start left behind. */
 const PUBLISHER = `virt-dr.${agent.host}`;
 const DISPATCHER_MODULE = 'oslo_messaging.rpc.dispatcher';
-const ERRORS_MODULE = 'virt_dr.errors';
 
 let guest: TestGuest;
 let client: RpcClient;
@@ -42,19 +42,8 @@ const mine = () => (events as Event[]).filter((e) => e.publisher_id === PUBLISHE
 const errorPayload = (e: Notification) => e.payload as { method: string | null; domain: string | null; error: { class: string; message: string } };
 
 /** Calls and expects a failure reply; returns it for further checks. */
-async function refused(method: string, args: Record<string, unknown>, cls: string, module = ERRORS_MODULE): Promise<RemoteError> {
-  let error: unknown;
-  try {
-    const result = await client.call(method, args, { timeoutMs: 20_000 });
-    error = new Error(`${method}(${JSON.stringify(args)}) was accepted: ${JSON.stringify(result)}`);
-  } catch (err) {
-    error = err;
-  }
-  if (!(error instanceof RemoteError)) throw error;
-  expect(error.remoteClass, `${method}(${JSON.stringify(args)}): ${error.message}`).toBe(cls);
-  expect(error.remoteModule).toBe(module);
-  return error;
-}
+const refused = (method: string, args: Record<string, unknown>, cls: string, module = ERRORS_MODULE) =>
+  expectRefused(client, method, args, cls, module);
 
 /** Waits for the next `virt_dr.request.error` about a message that could not be parsed. */
 async function nextMalformedReport(before: number): Promise<Event> {

@@ -3,6 +3,7 @@ import { createApi, type ApiCall } from '../../src/api/methods.js';
 import { InvalidArgument, JobNotCancellable, JobNotFound } from '../../src/errors.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import type { FileRepository } from '../../src/repo/file-repository.js';
+import type { PendingInstantStore } from '../../src/restore/pending-instant.js';
 import { controllableOperation, runner, submission, tempState, uuidA, uuidB } from '../support/job-runner-fakes.js';
 
 async function setup() {
@@ -10,7 +11,7 @@ async function setup() {
   const jobs = runner(tempState(), fake.operation, [], 1);
   await jobs.start();
   // cancel_job needs neither libvirt nor the repository.
-  const api = createApi({ host: 'h', version: '0', hypervisor: {} as Hypervisor, repo: {} as FileRepository, jobs, defaultEngine: 'auto' });
+  const api = createApi({ host: 'h', version: '0', hypervisor: {} as Hypervisor, repo: {} as FileRepository, jobs, defaultEngine: 'auto', pending: {} as PendingInstantStore });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };
     return (await api.dispatch(request)).result;

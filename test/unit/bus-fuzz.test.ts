@@ -151,8 +151,13 @@ function fakeApi(submitted: JobSubmission[]) {
       },
     },
     defaultEngine: 'auto',
+    pending: { load: async () => null, userOf: async () => null },
     repo: {
       listPoints: async () => [],
+      listDomains: async () => [],
+      latestPoint: async () => null,
+      hasPoint: async () => false,
+      listInvalidPoints: async () => [],
       scanPoints: async () => ({ points: [], invalid: [] }),
       getPoint: async () => {
         throw new JobNotFound('no such point');

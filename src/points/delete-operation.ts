@@ -1,0 +1,61 @@
+import type { JobOperation } from '../jobs/job-runner.js';
+import type { OperationContext } from '../backup/operation-context.js';
+import { BackupInUse } from '../errors.js';
+import type { PendingInstantStore } from '../restore/pending-instant.js';
+import type { PointPlace } from './point-place.js';
+
+/** What a delete journals: the places it has finished, so a restart goes on with the rest. */
+export interface DeleteRecord {
+  action: 'delete';
+  backup_id: string;
+  /** Names of the places (repository targets) the point is gone from. */
+  done: string[];
+}
+
+export interface DeleteResult {
+  backup_id: string;
+  /** Per place: the points the deleted one was merged into there, and the bytes written. */
+  places: { place: string; merged_into: string[]; bytes_written: number }[];
+  duration_ms: number;
+}
+
+/**
+ * The delete_backup action: the point goes from every place that holds it, one place at
+ * a time, each place's delete crash-safe on its own (a child is merged first, the point's
+ * folder goes last). Refused again at run time when an instant restore has begun reading
+ * the point since the request was accepted.
+ */
+export function deleteOperation(deps: { places: PointPlace[]; pending: PendingInstantStore }): JobOperation {
+  return {
+    async run(job, ctx: OperationContext<DeleteRecord>) {
+      const started = Date.now();
+      const backupId = (job.request.args as { backupId: string }).backupId;
+      const user = await deps.pending.userOf(job.domain_uuid, backupId);
+      if (user) throw new BackupInUse(`backup ${backupId} is read by the unfinished instant restore of ${user.domain_name}`);
+      const record: DeleteRecord = { action: 'delete', backup_id: backupId, done: [] };
+      const places: DeleteResult['places'] = [];
+      for (const place of deps.places) {
+        await ctx.checkpoint(record);
+        const report = await place.deletePoint(job.domain_uuid, backupId, {
+          signal: ctx.signal,
+          onTotal: (bytes) => ctx.progress.setTotal(bytes),
+          onBytes: (bytes) => ctx.progress.add(bytes),
+        });
+        if (report) places.push({ place: place.name, merged_into: report.merged_into, bytes_written: report.bytes_written });
+        record.done.push(place.name);
+      }
+      return { backup_id: backupId, places, duration_ms: Date.now() - started } satisfies DeleteResult;
+    },
+
+    async recover(job) {
+      const record = job.checkpoint as DeleteRecord | null;
+      if (!record) return 'it had not changed anything yet';
+      const outcomes: string[] = [];
+      for (const place of deps.places.filter((p) => !record.done.includes(p.name))) {
+        const outcome = await place.finishDelete(job.domain_uuid, record.backup_id);
+        outcomes.push(`${outcome === 'deleted' ? 'deleted from' : 'kept in'} ${place.name}`);
+      }
+      return `backup ${record.backup_id}: ${outcomes.join(', ') || 'already deleted everywhere'}`;
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { chmod, chown, open, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { hashFile } from '../backup/snapshot/copy-file.js';
+import { PointCorrupt, VerificationFailed } from '../errors.js';
+import { fsyncDirectory } from '../util/atomic-file.js';
+import { convertChain, readChain, sameContent, type ImageLayer } from '../qemu/qemu-img.js';
+import type { RestoreDiskPlan } from './plan.js';
+
+export interface BuildContext {
+  signal: AbortSignal;
+  /** Every file of the point's chain with the sha256 its manifest recorded. */
+  digests: ReadonlyMap<string, string>;
+  onBytes: (bytes: number) => void;
+}
+
+/**
+ * The layers a restored disk is read from, top first, as their headers name them (their
+ * formats were written by the agent). Each must be a file of the point's own chain: a
+ * header pointing anywhere else is not followed.
+ */
+export async function pointLayers(disk: RestoreDiskPlan, digests: ReadonlyMap<string, string>): Promise<ImageLayer[]> {
+  const chain = await readChain({ file: disk.pointFile, format: disk.pointFormat });
+  for (const layer of chain) {
+    if (!digests.has(layer.file)) {
+      throw new PointCorrupt(`disk ${disk.target}: ${layer.file} is not a file of the point's chain in the repository`);
+    }
+  }
+  return chain;
+}
+
+/**
+ * True, or why not: each layer's sha256 against its manifest. An instant restore checks
+ * this while its copy runs; a normal one while it flattens.
+ */
+export async function layersMatch(chain: readonly ImageLayer[], ctx: Pick<BuildContext, 'signal' | 'digests'>): Promise<true | string> {
+  for (const layer of chain) {
+    const actual = await hashFile(layer.file, ctx.signal);
+    if (actual !== ctx.digests.get(layer.file)) return `${layer.file} does not match the sha256 its manifest recorded`;
+  }
+  return true;
+}
+
+/**
+ * Builds one restored disk at its staged path and proves it: every layer it is read from
+ * must be a file of the point's chain whose sha256 matches the manifest (hashed while
+ * qemu-img flattens the chain, so the files are read once from disk and once from cache),
+ * and the result must hold the chain's guest-visible content (`qemu-img compare`). The
+ * staged file takes the owner and mode of the file it will replace, and is fsynced.
+ */
+export async function buildDisk(disk: RestoreDiskPlan, chain: readonly ImageLayer[], ctx: BuildContext): Promise<void> {
+  await rm(disk.staged, { force: true });
+  const staged: ImageLayer = { file: disk.staged, format: disk.format };
+  let reported = 0;
+  const [digestsMatch] = await Promise.all([
+    layersMatch(chain, ctx),
+    convertChain(chain, staged, {
+      signal: ctx.signal,
+      onPercent: (percent) => {
+        const done = Math.floor((percent / 100) * disk.virtualSize);
+        if (done > reported) ctx.onBytes(done - reported);
+        reported = Math.max(reported, done);
+      },
+    }),
+  ]);
+  if (digestsMatch !== true) throw new PointCorrupt(`disk ${disk.target}: ${digestsMatch}`);
+  if (!(await sameContent([staged], chain, { signal: ctx.signal }))) {
+    throw new VerificationFailed(`disk ${disk.target}: the restored file does not read back as the point`);
+  }
+  await takeOwnership(disk);
+  await fsyncFile(disk.staged);
+}
+
+/** The replaced file's owner and mode; a new file keeps root's 0600 (libvirt labels it at start). */
+export async function takeOwnership(disk: RestoreDiskPlan): Promise<void> {
+  const existing = await stat(disk.final).catch(() => null);
+  if (!existing) return;
+  await chown(disk.staged, existing.uid, existing.gid);
+  await chmod(disk.staged, existing.mode & 0o7777);
+}
+
+export async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fsyncDirectory(dirname(path));
+}
