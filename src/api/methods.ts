@@ -1,14 +1,6 @@
 import { sanitizeContext } from '../bus/context.js';
 import { preflightBackup } from '../backup/preflight.js';
-import {
-  BackupInUse,
-  BackupNotFound,
-  DomainExists,
-  DomainNotFound,
-  InvalidArgument,
-  NoSuchMethod,
-  RestoreIncomplete,
-} from '../errors.js';
+import { DomainNotFound, InvalidArgument, NoSuchMethod, RestoreIncomplete } from '../errors.js';
 import type { EngineChoice } from '../backup/request.js';
 import { JOB_STATES, publicJob, type JobAction, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
@@ -20,7 +12,8 @@ import type { PendingInstantStore } from '../restore/pending-instant.js';
 import { isUuid } from '../util/ids.js';
 import { ArgReader, checkDomainName } from './args.js';
 import { checkBackupId, readBackupArgs, readDeleteArgs, readRestoreArgs, readVerifyArgs } from './job-requests.js';
-import { resolveDomain } from './resolve-domain.js';
+import { preflightDelete, preflightRestore, preflightVerify, type PointPreflightDeps } from './preflight-points.js';
+import { resolveDomain, type DomainRef } from './resolve-domain.js';
 
 /** A request as the bus hands it over, already parsed from its envelope. */
 export interface ApiCall {
@@ -88,14 +81,25 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
     }
   };
 
-  const definedDomain = async (name: string): Promise<boolean> => {
-    try {
-      await deps.hypervisor.lookup(name);
-      return true;
-    } catch (err) {
-      if (err instanceof DomainNotFound) return false;
-      throw err;
-    }
+  const pointDeps: PointPreflightDeps = {
+    repo: deps.repo,
+    pending: deps.pending,
+    async isDefined(name) {
+      try {
+        await deps.hypervisor.lookup(name);
+        return true;
+      } catch (err) {
+        if (err instanceof DomainNotFound) return false;
+        throw err;
+      }
+    },
+  };
+
+  /** The domain a job on its points is about (libvirt's, or only the repository's), if it is free. */
+  const claimable = async (domainName: string, call: ApiCall): Promise<DomainRef> => {
+    const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
+    deps.jobs.assertCanAccept(domain, call.uniqueId);
+    return domain;
   };
 
   const handlers: Record<string, Handler> = {
@@ -137,43 +141,22 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
 
     async restore(args, call) {
       const { domain: domainName, wait, request } = readRestoreArgs(args);
-      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
-      deps.jobs.assertCanAccept(domain, call.uniqueId);
-      await deps.repo.getPoint(domain.uuid, request.backupId);
-      const pending = await deps.pending.load(domain.uuid);
-      if (request.resume && pending?.backup_id !== request.backupId) {
-        throw new InvalidArgument(`restore(): domain ${domain.name} has no unfinished instant restore of backup ${request.backupId}`);
-      }
-      if (!request.resume && pending) {
-        throw new RestoreIncomplete(`domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it with resume=true`);
-      }
-      if (request.newName !== null && (await definedDomain(request.newName))) {
-        throw new DomainExists(`restore(): a domain named ${request.newName} exists already`);
-      }
+      const domain = await claimable(domainName, call);
+      await preflightRestore(domain, request, pointDeps);
       return submit('restore', domainName, domain, request, call, wait);
     },
 
     async verify(args, call) {
       const { domain: domainName, wait, request } = readVerifyArgs(args);
-      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
-      deps.jobs.assertCanAccept(domain, call.uniqueId);
-      if (request.backupId !== null && !(await deps.repo.hasPoint(domain.uuid, request.backupId))) {
-        // An untrusted point is still verified (and reported corrupt); only an absent one is refused.
-        const known = (await deps.repo.listInvalidPoints(domain.uuid)).some((p) => p.backup_id === request.backupId);
-        if (!known) throw new BackupNotFound(`no backup ${request.backupId} for domain ${domain.name}`);
-      }
+      const domain = await claimable(domainName, call);
+      await preflightVerify(domain, request.backupId, pointDeps);
       return submit('verify', domainName, domain, request, call, wait);
     },
 
     async delete_backup(args, call) {
       const { domain: domainName, wait, request } = readDeleteArgs(args);
-      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
-      deps.jobs.assertCanAccept(domain, call.uniqueId);
-      await deps.repo.getPoint(domain.uuid, request.backupId);
-      const user = await deps.pending.userOf(domain.uuid, request.backupId);
-      if (user) {
-        throw new BackupInUse(`backup ${request.backupId} is read by the unfinished instant restore of ${user.domain_name}; it can be deleted once that copy ends`);
-      }
+      const domain = await claimable(domainName, call);
+      await preflightDelete(domain, request.backupId, pointDeps);
       return submit('delete', domainName, domain, request, call, wait);
     },
 

@@ -6,7 +6,7 @@ import { RemoteError, RpcClient, type Notification } from './rpc-client.js';
 const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   ping                          ask an agent for its version and capabilities
   backup DOMAIN [--wait] [--mode auto|full|incremental] [--quiesce auto|agent|suspend|none]
-                [--kind manual|scheduled] [--exclude DISK]...
+                [--kind manual|scheduled] [--engine auto|checkpoint|snapshot] [--exclude DISK]...
   restore DOMAIN BACKUP_ID [--new NAME] [--instant] [--resume] [--wait]
                                 restore a point over the domain, or as a new domain NAME
   verify DOMAIN [BACKUP_ID]     re-read every point (or one) and check it; waits for the report
@@ -29,6 +29,7 @@ export async function cli(argv: string[]): Promise<number> {
       mode: { type: 'string', default: 'auto' },
       quiesce: { type: 'string', default: 'auto' },
       kind: { type: 'string', default: 'manual' },
+      engine: { type: 'string' },
       exclude: { type: 'string', multiple: true, default: [] },
       new: { type: 'string' },
       instant: { type: 'boolean', default: false },
@@ -76,7 +77,14 @@ export async function cli(argv: string[]): Promise<number> {
         return 0;
       case 'backup': {
         const domain = need(target, 'DOMAIN');
-        const args = { domain, mode: values.mode, quiesce: values.quiesce, kind: values.kind, exclude_disks: values.exclude };
+        const args = {
+          domain,
+          mode: values.mode,
+          quiesce: values.quiesce,
+          kind: values.kind,
+          engine: values.engine ?? null,
+          exclude_disks: values.exclude,
+        };
         return await startJob(client, { method: 'backup', action: 'backup', args, label: `backup of ${domain}` }, values.wait, server);
       }
       case 'restore': {

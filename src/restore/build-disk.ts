@@ -1,8 +1,8 @@
-import { chmod, chown, open, rm, stat } from 'node:fs/promises';
+import { chmod, chown, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hashFile } from '../backup/snapshot/copy-file.js';
 import { PointCorrupt, VerificationFailed } from '../errors.js';
-import { fsyncDirectory } from '../util/atomic-file.js';
+import { fsyncDirectory, fsyncFile } from '../util/atomic-file.js';
 import { convertChain, readChain, sameContent, type ImageLayer } from '../qemu/qemu-img.js';
 import type { RestoreDiskPlan } from './plan.js';
 
@@ -67,7 +67,7 @@ export async function buildDisk(disk: RestoreDiskPlan, chain: readonly ImageLaye
     throw new VerificationFailed(`disk ${disk.target}: the restored file does not read back as the point`);
   }
   await takeOwnership(disk);
-  await fsyncFile(disk.staged);
+  await fsyncInPlace(disk.staged);
 }
 
 /** The replaced file's owner and mode; a new file keeps root's 0600 (libvirt labels it at start). */
@@ -78,12 +78,8 @@ export async function takeOwnership(disk: RestoreDiskPlan): Promise<void> {
   await chmod(disk.staged, existing.mode & 0o7777);
 }
 
-export async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** The file's data, and its entry in its folder, on disk. */
+export async function fsyncInPlace(path: string): Promise<void> {
+  await fsyncFile(path);
   await fsyncDirectory(dirname(path));
 }

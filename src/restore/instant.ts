@@ -7,7 +7,7 @@ import { chainDigests, pointChain } from '../repo/point-lineage.js';
 import { flatDefinitionXml } from './restore-xml.js';
 import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { letQemuRead, revokeQemuRead } from '../repo/qemu-access.js';
-import { fsyncFile, layersMatch, takeOwnership } from './build-disk.js';
+import { fsyncInPlace, layersMatch, takeOwnership } from './build-disk.js';
 import type { RestoreRecord } from './journal-record.js';
 import type { PendingInstantRestore } from './pending-instant.js';
 import type { RestoreDiskPlan, RestorePlan } from './plan.js';
@@ -38,7 +38,7 @@ export async function createOverlay(disk: RestoreDiskPlan, layers: readonly Imag
   await letQemuRead(layers.map((l) => l.file), qemuUid);
   await createQcow2(disk.staged, disk.virtualSize, { file: disk.pointFile, format: disk.pointFormat });
   await takeOwnership(disk);
-  await fsyncFile(disk.staged);
+  await fsyncInPlace(disk.staged);
 }
 
 export function pendingOf(record: RestoreRecord): PendingInstantRestore {
@@ -133,7 +133,20 @@ async function defineWithoutBacking(domain: HypervisorDomain, plan: RestorePlan,
  * (its copy ended, or it was undone), except from those another unfinished instant
  * restore still reads. Call after the restore's own pending record is gone.
  */
-export async function endRepositoryRead(done: Pick<PendingInstantRestore, 'source_uuid' | 'backup_id' | 'chain'>, deps: RestoreDeps): Promise<void> {
+export async function endRepositoryRead(
+  done: Pick<PendingInstantRestore, 'source_uuid' | 'backup_id' | 'chain'>,
+  deps: RestoreDeps & { log: Logger },
+): Promise<void> {
+  try {
+    await revokeFromReleasedPoints(done, deps);
+  } catch (err) {
+    // Failing here leaves QEMU's user able to read the point, no more: the undo or the
+    // copy it follows must still report its own outcome.
+    deps.log.warn({ err: (err as Error).message, backup_id: done.backup_id }, 'QEMU keeps read access to the point');
+  }
+}
+
+async function revokeFromReleasedPoints(done: Pick<PendingInstantRestore, 'source_uuid' | 'backup_id' | 'chain'>, deps: RestoreDeps): Promise<void> {
   const chain = await pointChain(deps.repo, done.source_uuid, done.backup_id);
   const stillRead = new Set((await deps.pending.list()).filter((r) => r.source_uuid === done.source_uuid).flatMap((r) => r.chain));
   const released = chain.filter((point) => !stillRead.has(point.backup_id));

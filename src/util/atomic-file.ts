@@ -31,7 +31,16 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 }
 
 export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  await syncPath(dir);
+}
+
+/** Makes a file's data durable (the folder's entry for it is fsyncDirectory's job). */
+export async function fsyncFile(path: string): Promise<void> {
+  await syncPath(path);
+}
+
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {

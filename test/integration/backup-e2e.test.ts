@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { AgentProcess, CLI_BIN, SNAPSHOT_ENGINE } from '../support/agent-process.js';
+import { AgentProcess, SNAPSHOT_ENGINE } from '../support/agent-process.js';
 import {
   domainState,
   guestWriteRandomFile,
@@ -17,9 +15,7 @@ import {
   virsh,
   type TestGuest,
 } from '../support/guest.js';
-import { RABBIT_URL } from '../support/rabbit.js';
 
-const execFileP = promisify(execFile);
 const GUEST = 'vdr-e2e';
 const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e', SNAPSHOT_ENGINE);
 let guest: TestGuest;
@@ -153,13 +149,7 @@ describe('backup over the bus, end to end, on a running guest', () => {
   it('the virt-dr CLI backs up with --wait, drawing progress from the notifications', async () => {
     const { events, client: watcher } = await agent.watchingClient();
     await guestWriteRandomFile(GUEST, '/data/cli.bin', 4 << 20);
-    const env = {
-      ...process.env,
-      VIRT_DR_BUS_URL: RABBIT_URL,
-      VIRT_DR_BUS_EXCHANGE: agent.exchange,
-      VIRT_DR_BUS_TOPIC: agent.topic,
-    };
-    const cli = (args: string[]) => execFileP(process.execPath, [CLI_BIN, ...args], { env, timeout: 120_000 });
+    const cli = (args: string[]) => agent.cli(args);
     const { stdout } = await cli(['backup', GUEST, '--wait']);
     expect(stdout).toMatch(/backup .* started/);
     expect(stdout).toMatch(/\[#+\] 100%/);

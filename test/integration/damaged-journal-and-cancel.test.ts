@@ -6,16 +6,13 @@
  * Cancelling a queued or running job needs a domain the preflight accepts, so those cases
  * are unit tests (job-cancellation, api-cancel-job); here is what needs no guest.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteError, type RpcClient } from '../../src/cli/rpc-client.js';
-import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
-import { RABBIT_URL, ensureRabbit } from '../support/rabbit.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { ensureRabbit } from '../support/rabbit.js';
 
-const execFileP = promisify(execFile);
 const agent = new AgentProcess('h8-journal-cancel', '/var/lib/virt-dr-test/h8-journal-cancel');
 const jobsDir = path.join(agent.statePath, 'jobs');
 
@@ -96,9 +93,7 @@ describe('the job core at its edges, on a real agent without a guest', () => {
   });
 
   it('virt-dr cancel reports the agent refusal and exits 1', async () => {
-    const env = { ...process.env, VIRT_DR_BUS_URL: RABBIT_URL, VIRT_DR_BUS_EXCHANGE: agent.exchange, VIRT_DR_BUS_TOPIC: agent.topic };
-    const run = execFileP(process.execPath, [CLI_BIN, '--host', agent.host, 'cancel', UNKNOWN], { env, timeout: 60_000 });
-    const failure = await run.then(
+    const failure = await agent.cli(['--host', agent.host, 'cancel', UNKNOWN], 60_000).then(
       () => null,
       (err: { code: number; stderr: string }) => err,
     );

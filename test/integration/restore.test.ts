@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RpcClient } from '../../src/cli/rpc-client.js';
 import type { EngineName } from '../../src/repo/point.js';
 import { backupPoint, diskChain, type PointView } from '../support/backup-api.js';
@@ -109,5 +109,32 @@ describe.each(ENGINES)('restore (%s engine)', (engine) => {
     await waitForAgent(copyName);
     expect(await dataFiles(copyName)).toEqual(expected(files));
     expect(await dataFiles(name)).toEqual(original);
+  }, 300_000);
+
+  it.runIf(engine === 'checkpoint')('virt-dr restores with a progress bar, verifies and removes; notifications carry timings and bytes', async () => {
+    const { events, client: watcher } = await agent.watchingClient();
+    try {
+      const { point, files } = states[3]!;
+      const restore = await agent.cli(['restore', name, point.backup_id, '--wait']);
+      expect(restore.stdout).toMatch(/restore of .* started/);
+      expect(restore.stdout).toMatch(/\[[#.]+\]\s+\d+%/);
+      await waitForAgent(name);
+      expect(await dataFiles(name)).toEqual(expected(files));
+      expect((await agent.cli(['verify', name])).stdout).toMatch(/"corrupt": 0,\s+"missing": 0/);
+      expect((await agent.cli(['rm', name, states[1]!.point.backup_id])).stdout).toContain(`"merged_into"`);
+
+      const payload = (type: string) => events.find((e) => e.event_type === type)?.payload as { result: Record<string, unknown> } | undefined;
+      await vi.waitFor(() => expect(payload('virt_dr.delete.end')).toBeDefined(), { timeout: 10_000 });
+      expect(payload('virt_dr.restore.end')?.result).toMatchObject({
+        duration_ms: expect.any(Number),
+        time_to_running_ms: expect.any(Number),
+        bytes: point.disks[0]!.virtual_size,
+      });
+      expect(events.some((e) => e.event_type === 'virt_dr.restore.progress')).toBe(true);
+      expect(payload('virt_dr.verify.end')?.result).toMatchObject({ ok: expect.any(Number), corrupt: 0, missing: 0, bytes_read: expect.any(Number) });
+      expect(payload('virt_dr.delete.end')?.result).toMatchObject({ duration_ms: expect.any(Number), places: [{ place: 'local', bytes_written: expect.any(Number) }] });
+    } finally {
+      await watcher.close();
+    }
   }, 300_000);
 });

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { RABBIT_URL, cleanupTopology, rabbitmqctl } from './rabbit.js';
 const ROOT = projectRoot(import.meta.url);
 export const AGENT_BIN = path.join(ROOT, 'bin/virt-dr-agent.cjs');
 export const CLI_BIN = path.join(ROOT, 'bin/virt-dr.js');
+const execFileP = promisify(execFile);
 
 /**
  * The environment that pins an agent to the snapshot engine: the files whose assertions
@@ -94,6 +96,12 @@ export class AgentProcess {
 
   client(): Promise<RpcClient> {
     return RpcClient.connect({ url: RABBIT_URL, exchange: this.exchange, topic: this.topic });
+  }
+
+  /** Runs the virt-dr CLI against this agent's exchange and topic; rejects on a non-zero exit. */
+  cli(args: readonly string[], timeoutMs = 600_000): Promise<{ stdout: string; stderr: string }> {
+    const env = { ...process.env, VIRT_DR_BUS_URL: RABBIT_URL, VIRT_DR_BUS_EXCHANGE: this.exchange, VIRT_DR_BUS_TOPIC: this.topic };
+    return execFileP(process.execPath, [CLI_BIN, ...args], { env, timeout: timeoutMs });
   }
 
   /** A client that also records every notification from now on. */

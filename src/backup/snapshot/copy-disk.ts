@@ -1,6 +1,7 @@
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnsupportedDisk, VerificationFailed } from '../../errors.js';
+import { fsyncFile } from '../../util/atomic-file.js';
 import { convertToQcow2, imageInfo, isImageFormat, readChain, relinkBacking } from '../../qemu/qemu-img.js';
 import type { PointDisk } from '../../repo/point.js';
 import { copyFileHashed, hashFile } from './copy-file.js';
@@ -101,11 +102,3 @@ export async function flushAndHash(path: string, signal: AbortSignal): Promise<s
   return sha256;
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
