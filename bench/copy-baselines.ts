@@ -9,9 +9,17 @@ export async function durableCopy(source: string, target: string): Promise<Comma
   return durably(['cp', '--sparse=always', source, target], target);
 }
 
-/** `qemu-img convert -O qcow2` of a whole chain (its top file); -U because QEMU holds the image. */
+/** `qemu-img convert` of a whole chain (its top file), durably. */
 export async function durableConvert(top: string, target: string): Promise<CommandCost> {
-  return durably(['qemu-img', 'convert', '-U', '-O', 'qcow2', top, target], target);
+  return durably(qemuImgConvertArgv(top, target), target);
+}
+
+/**
+ * `qemu-img convert -f qcow2 -O qcow2` of a chain's top file (the layers below are named,
+ * with their formats, in the headers); -U because QEMU may hold the image.
+ */
+export function qemuImgConvertArgv(top: string, target: string): string[] {
+  return ['qemu-img', 'convert', '-U', '-f', 'qcow2', '-O', 'qcow2', top, target];
 }
 
 async function durably(argv: string[], target: string): Promise<CommandCost> {

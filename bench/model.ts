@@ -64,6 +64,8 @@ export interface MachineFacts {
 
 export interface BenchReport {
   mode: 'full' | 'quick';
+  /** How the run was made, e.g. "`npm run bench -- --only restore`". */
+  command: string;
   machine: MachineFacts;
   /** Wall time of the whole run. */
   seconds: number;

@@ -15,6 +15,14 @@ export interface BenchPlan {
   pingCalls: number;
   casts: number;
   castDomains: number;
+  /** Data disk of the restore suite; it starts 50 % random. */
+  restoreDiskMiB: number;
+  /** Incrementals on the full before the deep point the restore suite also restores. */
+  restoreChainDepth: number;
+  /** How much of the disk the guest writes before each of those incrementals, in percent. */
+  restoreWritePercent: number;
+  /** Restores (and hand-run baselines) per figure; the figures are medians. */
+  restoreSamples: number;
 }
 
 export const FULL_PLAN: BenchPlan = {
@@ -26,6 +34,10 @@ export const FULL_PLAN: BenchPlan = {
   pingCalls: 1000,
   casts: 100,
   castDomains: 20,
+  restoreDiskMiB: 2048,
+  restoreChainDepth: 10,
+  restoreWritePercent: 1,
+  restoreSamples: 3,
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -37,4 +49,8 @@ export const QUICK_PLAN: BenchPlan = {
   pingCalls: 50,
   casts: 10,
   castDomains: 2,
+  restoreDiskMiB: 64,
+  restoreChainDepth: 3,
+  restoreWritePercent: 1,
+  restoreSamples: 1,
 };

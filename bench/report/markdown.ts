@@ -3,7 +3,7 @@ import { ratioOf, type BenchReport, type Figure } from '../model.js';
 /** bench/results/latest.md: the machine, then one table of figures against their baselines. */
 export function renderMarkdown(report: BenchReport): string {
   const { machine } = report;
-  const command = report.mode === 'full' ? '`npm run bench`' : '`npm run bench -- --quick` (smoke sizes: not figures to quote)';
+  const command = report.mode === 'full' ? report.command : `${report.command} (smoke sizes: not figures to quote)`;
   const lines = [
     '# virt-dr-agent benchmarks',
     '',

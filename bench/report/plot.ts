@@ -68,7 +68,7 @@ export function plotScript(report: BenchReport, pngPath: string, throughputFile:
     `set multiplot layout 1,2 title ${gnuplotString(title)}`,
     `set datafile missing '?'`,
     // Left: throughput.
-    `set title 'Full-backup throughput (MiB/s of the bytes stored; higher is better)'`,
+    `set title 'Throughput in MiB/s (backup: of the bytes stored; restore: of the virtual size; higher is better)'`,
     `set style data histograms`,
     `set style histogram clustered gap 1`,
     `set style fill solid 0.85 border -1`,

@@ -1,12 +1,11 @@
-import { randomFillSync } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { backupPoint, diskChain, type PointView } from '../../test/support/backup-api.js';
-import { createTestGuest, destroyTestGuest, waitForAgent } from '../../test/support/guest.js';
+import { destroyTestGuest, waitForAgent } from '../../test/support/guest.js';
 import type { EngineName } from '../../src/repo/point.js';
 import { BENCH_DOMAIN_PREFIX, type BenchContext } from '../context.js';
 import { durableConvert, durableCopy } from '../copy-baselines.js';
+import { benchGuestDir, createHalfRandomGuest, sizeLabel } from '../half-random-guest.js';
 import { processUsage, timeAsync, type CommandCost } from '../measure.js';
 import type { Figure, SuiteResult, ThroughputSample } from '../model.js';
 import { GiB, MiB } from '../stats.js';
@@ -14,8 +13,8 @@ import { GiB, MiB } from '../stats.js';
 const THROUGHPUT = '2. Full-backup throughput';
 const COST = '4. Agent cost';
 const CP = '`cp --sparse=always`, then `sync -f`';
-const CONVERT_FILE = '`qemu-img convert -O qcow2` of the same file, then `sync -f`';
-const CONVERT_CHAIN = '`qemu-img convert -O qcow2` of the same chain, then `sync -f`';
+const CONVERT_FILE = '`qemu-img convert -f qcow2 -O qcow2` of the same file, then `sync -f`';
+const CONVERT_CHAIN = '`qemu-img convert -f qcow2 -O qcow2` of the same chain, then `sync -f`';
 
 /** One full backup by the agent, with what it cost the agent's process. */
 interface AgentRun {
@@ -40,12 +39,9 @@ export async function runFullBackup(ctx: BenchContext): Promise<SuiteResult> {
   for (const sizeMiB of ctx.plan.fullDiskMiB) {
     const size = sizeLabel(sizeMiB);
     const name = `${BENCH_DOMAIN_PREFIX}full-${sizeMiB}`;
-    const workDir = path.join(ctx.workDir, 'guests', name);
-    const content = path.join(ctx.workDir, `content-${sizeMiB}`);
+    const workDir = benchGuestDir(ctx.workDir, name);
     ctx.progress(`full backup: a ${size} disk, half random`);
-    await writeRandomFile(path.join(content, 'random.bin'), (sizeMiB / 2) * MiB);
-    const guest = await createTestGuest({ name, dataDiskMiB: sizeMiB, dataDiskContent: content, workDir, assets: ctx.assets });
-    await rm(content, { recursive: true, force: true });
+    const guest = await createHalfRandomGuest(ctx, name, sizeMiB);
     try {
       await waitForAgent(name);
       const scratch = path.join(ctx.workDir, 'baseline-copy.qcow2');
@@ -133,22 +129,4 @@ function cpuFigure(workload: string, run: AgentRun, baseline: CommandCost): Figu
     baseline: { name: '`qemu-img convert` (user + system) of the same data', value: baseline.cpuSeconds / gib },
     better: 'lower',
   };
-}
-
-function sizeLabel(mib: number): string {
-  return mib % 1024 === 0 ? `${mib / 1024} GiB` : `${mib} MiB`;
-}
-
-/** Incompressible content for the guest's file system, written in 4 MiB chunks. */
-async function writeRandomFile(file: string, bytes: number): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const fd = openSync(file, 'w');
-  try {
-    const chunk = Buffer.alloc(4 * MiB);
-    for (let left = bytes; left > 0; left -= chunk.length) {
-      writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, left));
-    }
-  } finally {
-    closeSync(fd);
-  }
 }

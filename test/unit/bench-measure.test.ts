@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { freezeWindowsOf } from '../../bench/libvirtd-agent-log.js';
+import { parseLifecycleLine } from '../../bench/lifecycle-events.js';
 import { parseCpuSeconds, parsePeakRssKiB } from '../../bench/measure.js';
 import { max, median, percentile } from '../../bench/stats.js';
 
@@ -75,5 +76,28 @@ describe('/proc readings', () => {
   });
   it('reads the peak resident set', () => {
     expect(parsePeakRssKiB('Name:\tnode\nVmHWM:\t  123456 kB\nVmRSS:\t 100 kB\n')).toBe(123456);
+  });
+});
+
+describe('parseLifecycleLine (virsh event --timestamp)', () => {
+  it('reads the domain, the event and libvirt\'s timestamp', () => {
+    expect(parseLifecycleLine("2026-11-29 05:20:46.967+0000: event 'lifecycle' for domain 'vdr-bench-restore': Started Booted")).toEqual({
+      domain: 'vdr-bench-restore',
+      event: 'Started',
+      detail: 'Booted',
+      atMs: Date.parse('2026-11-29T05:20:46.967Z'),
+    });
+    expect(parseLifecycleLine("2026-11-29 05:20:49.399+0100: event 'lifecycle' for domain 'a b': Shutdown Finished after host request")).toMatchObject({
+      domain: 'a b',
+      event: 'Shutdown',
+      detail: 'Finished after host request',
+      atMs: Date.parse('2026-11-29T04:20:49.399Z'),
+    });
+  });
+
+  it('ignores anything else', () => {
+    expect(parseLifecycleLine('')).toBeNull();
+    expect(parseLifecycleLine("event 'lifecycle' for domain 'x': Started Booted")).toBeNull();
+    expect(parseLifecycleLine("2026-11-29 05:20:46.967+0000: event 'reboot' for domain 'x'")).toBeNull();
   });
 });

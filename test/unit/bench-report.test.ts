@@ -5,6 +5,7 @@ import { cdfTable, gnuplotString, throughputTable } from '../../bench/report/plo
 
 const report: BenchReport = {
   mode: 'full',
+  command: '`npm run bench`',
   seconds: 900,
   machine: {
     date: '2026-11-25T03:00:00.000Z',
@@ -53,7 +54,8 @@ describe('renderMarkdown', () => {
     expect(markdown).toContain('`npm run bench` on 2026-11-25T03:00:00.000Z, in 15 minutes');
     expect(markdown).toContain('- 1. Freeze window, median over 20 backups: from the fsfreeze reply');
     expect(markdown).toContain('Not measured yet:\n\n- 6. Restore: once restore has landed');
-    expect(renderMarkdown({ ...report, mode: 'quick' })).toContain('`npm run bench -- --quick` (smoke sizes');
+    expect(renderMarkdown({ ...report, mode: 'quick', command: '`npm run bench -- --quick`' })).toContain('`npm run bench -- --quick` (smoke sizes');
+    expect(renderMarkdown({ ...report, command: '`npm run bench -- --only restore`' })).toContain('Produced by `npm run bench -- --only restore` on');
   });
 
   it('formats numbers to about three significant digits', () => {
