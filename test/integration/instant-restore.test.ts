@@ -7,6 +7,7 @@ import { backupPoint, type JobView, type PointView } from '../support/backup-api
 import { AgentProcess } from '../support/agent-process.js';
 import { startGuestWithBallast, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { domainState, guestSha256, guestWriteRandomFile, run, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
+import { removeRestoredCopy, type RestoreView } from '../support/restore-api.js';
 
 /**
  * Instant restore on a real guest (a Nova instance, so the checkpoint engine): the domain
@@ -152,5 +153,29 @@ describe('instant restore', () => {
     });
     expect(resumed.state).toBe('succeeded');
     await expectCopiedAndIntact({ '/data/killed.bin': during });
+  }, 600_000);
+
+  it('restores instantly as a new domain beside the original', async () => {
+    const copyName = `${name}-copy`;
+    await removeRestoredCopy(copyName, null);
+    let copy: RestoreView | null = null;
+    try {
+      const done = await client.call<JobView>(
+        'restore',
+        { domain: name, backup_id: point.backup_id, target: 'new', new_name: copyName, instant: true, wait: true },
+        { timeoutMs: 600_000 },
+      );
+      expect(done.state, done.error?.message).toBe('succeeded');
+      copy = done.result as unknown as RestoreView;
+      expect(await domainState(copyName)).toBe('running');
+      expect(await domainState(name)).toBe('running');
+      await waitForAgent(copyName);
+      expect(await guestSha256(copyName, '/data/ballast.bin')).toBe(ballast);
+      const info = JSON.parse((await run('qemu-img', ['info', '-U', '-f', 'qcow2', '--output=json', copy.disks[0]!.file])).stdout);
+      expect(info['backing-filename']).toBeUndefined();
+      expect(await repositoryLabels()).toEqual(labels);
+    } finally {
+      await removeRestoredCopy(copyName, copy);
+    }
   }, 600_000);
 });

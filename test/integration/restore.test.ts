@@ -82,6 +82,16 @@ describe.each(ENGINES)('restore (%s engine)', (engine) => {
     expect(next.reason).toEqual(expect.any(String));
   }, 300_000);
 
+  it('replaces a shut-off domain, which stays off', async () => {
+    const { point, files } = states[1]!;
+    await virsh(['destroy', name]);
+    await restored(client, name, point.backup_id);
+    expect(await domainState(name)).toBe('shut off');
+    await virsh(['start', name]);
+    await waitForAgent(name);
+    expect(await dataFiles(name)).toEqual(expected(files));
+  }, 300_000);
+
   it('restores a domain the host lost (undefined, its disk gone), by name', async () => {
     const { point, files } = states[2]!;
     await virsh(['destroy', name]);
