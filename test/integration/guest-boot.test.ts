@@ -136,9 +136,22 @@ describe('test guest boots under libvirt and its helpers work', () => {
     expect(xml).not.toContain('org.qemu.guest_agent.0');
     expect(xml).toContain('vdr.noagent');
     expect(await agentPing(NOAGENT_NAME, 2)).toBe(false);
-    const a = countHeartbeatLines(await readFileFromQcow2(noAgent.dataDisk, '/heartbeat', { replayJournal: true }));
-    await sleep(4000);
-    const b = countHeartbeatLines(await readFileFromQcow2(noAgent.dataDisk, '/heartbeat', { replayJournal: true }));
+    // What the host reads is what the guest's ext4 has committed (every 5 s by default),
+    // so the count is polled until it grows rather than read once after a fixed sleep.
+    // Right after boot the file may not be committed yet: it counts as no heartbeat.
+    const heartbeats = async () =>
+      countHeartbeatLines(
+        await readFileFromQcow2(noAgent!.dataDisk, '/heartbeat', { replayJournal: true }).catch((err: Error) => {
+          if (/File not found/.test(err.message)) return '';
+          throw err;
+        }),
+      );
+    const a = await heartbeats();
+    let b = a;
+    for (const deadline = Date.now() + 30_000; b <= a && Date.now() < deadline; ) {
+      await sleep(1000);
+      b = await heartbeats();
+    }
     expect(b).toBeGreaterThan(a);
     expect(await domainState(NOAGENT_NAME)).toBe('running');
   });
