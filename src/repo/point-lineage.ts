@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BackupNotFound, InvalidRepositoryEntry, PointCorrupt } from '../errors.js';
 import type { FileRepository } from './file-repository.js';
-import type { Manifest } from './point.js';
+import type { Manifest, PointDisk } from './point.js';
 
 /**
  * A point and the points it builds on, the point first and its full last. Each must be a
@@ -23,11 +23,11 @@ export async function pointChain(repo: FileRepository, domainUuid: string, backu
   return chain;
 }
 
-/** Every file of a chain of points, by absolute path, with the sha256 its manifest recorded. */
-export function chainDigests(repo: FileRepository, domainUuid: string, chain: readonly Manifest[]): Map<string, string> {
-  const digests = new Map<string, string>();
+/** Every disk file of a chain of points, by absolute path, with what its manifest recorded. */
+export function chainDisks(repo: FileRepository, domainUuid: string, chain: readonly Manifest[]): Map<string, PointDisk> {
+  const disks = new Map<string, PointDisk>();
   for (const point of chain) {
-    for (const disk of point.disks) digests.set(join(repo.pointDir(domainUuid, point.backup_id), disk.file), disk.sha256);
+    for (const disk of point.disks) disks.set(join(repo.pointDir(domainUuid, point.backup_id), disk.file), disk);
   }
-  return digests;
+  return disks;
 }

@@ -1,6 +1,7 @@
 import { chmod, chown, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { hashFile } from '../backup/snapshot/copy-file.js';
+import { diskContentFault } from '../repo/disk-integrity.js';
+import type { PointDisk } from '../repo/point.js';
 import { PointCorrupt, VerificationFailed } from '../errors.js';
 import { fsyncDirectory, fsyncFile } from '../util/atomic-file.js';
 import { convertChain, readChain, sameContent, type ImageLayer } from '../qemu/qemu-img.js';
@@ -8,8 +9,8 @@ import type { RestoreDiskPlan } from './plan.js';
 
 export interface BuildContext {
   signal: AbortSignal;
-  /** Every file of the point's chain with the sha256 its manifest recorded. */
-  digests: ReadonlyMap<string, string>;
+  /** Every file of the point's chain with what its manifest recorded. */
+  disks: ReadonlyMap<string, PointDisk>;
   onBytes: (bytes: number) => void;
 }
 
@@ -18,10 +19,10 @@ export interface BuildContext {
  * formats were written by the agent). Each must be a file of the point's own chain: a
  * header pointing anywhere else is not followed.
  */
-export async function pointLayers(disk: RestoreDiskPlan, digests: ReadonlyMap<string, string>): Promise<ImageLayer[]> {
+export async function pointLayers(disk: RestoreDiskPlan, disks: ReadonlyMap<string, PointDisk>): Promise<ImageLayer[]> {
   const chain = await readChain({ file: disk.pointFile, format: disk.pointFormat });
   for (const layer of chain) {
-    if (!digests.has(layer.file)) {
+    if (!disks.has(layer.file)) {
       throw new PointCorrupt(`disk ${disk.target}: ${layer.file} is not a file of the point's chain in the repository`);
     }
   }
@@ -29,15 +30,28 @@ export async function pointLayers(disk: RestoreDiskPlan, digests: ReadonlyMap<st
 }
 
 /**
- * True, or why not: each layer's sha256 against its manifest. An instant restore checks
- * this while its copy runs; a normal one while it flattens.
+ * True, or why not: each file read whole against its manifest (as verify reads it). An
+ * instant restore checks this while its copy runs; a normal one while it flattens.
  */
-export async function layersMatch(chain: readonly ImageLayer[], ctx: Pick<BuildContext, 'signal' | 'digests'>): Promise<true | string> {
-  for (const layer of chain) {
-    const actual = await hashFile(layer.file, ctx.signal);
-    if (actual !== ctx.digests.get(layer.file)) return `${layer.file} does not match the sha256 its manifest recorded`;
+export async function filesMatch(files: readonly string[], ctx: Pick<BuildContext, 'signal' | 'disks'>): Promise<true | string> {
+  for (const file of files) {
+    const fault = await diskContentFault(file, ctx.disks.get(file)!, ctx.signal);
+    if (fault) return fault.problem;
   }
   return true;
+}
+
+/**
+ * Turns a job's fraction done (0–1, from qemu-img's percent or a block job's cur/end)
+ * into the bytes of `total` it adds, never counting a byte twice when it goes back.
+ */
+export function fractionAsBytes(total: number, onBytes: (bytes: number) => void): (fraction: number) => void {
+  let reported = 0;
+  return (fraction) => {
+    const done = Math.floor(Math.min(1, fraction) * total);
+    if (done > reported) onBytes(done - reported);
+    reported = Math.max(reported, done);
+  };
 }
 
 /**
@@ -50,19 +64,12 @@ export async function layersMatch(chain: readonly ImageLayer[], ctx: Pick<BuildC
 export async function buildDisk(disk: RestoreDiskPlan, chain: readonly ImageLayer[], ctx: BuildContext): Promise<void> {
   await rm(disk.staged, { force: true });
   const staged: ImageLayer = { file: disk.staged, format: disk.format };
-  let reported = 0;
-  const [digestsMatch] = await Promise.all([
-    layersMatch(chain, ctx),
-    convertChain(chain, staged, {
-      signal: ctx.signal,
-      onPercent: (percent) => {
-        const done = Math.floor((percent / 100) * disk.virtualSize);
-        if (done > reported) ctx.onBytes(done - reported);
-        reported = Math.max(reported, done);
-      },
-    }),
+  const progress = fractionAsBytes(disk.virtualSize, ctx.onBytes);
+  const [filesSound] = await Promise.all([
+    filesMatch(chain.map((layer) => layer.file), ctx),
+    convertChain(chain, staged, { signal: ctx.signal, onPercent: (percent) => progress(percent / 100) }),
   ]);
-  if (digestsMatch !== true) throw new PointCorrupt(`disk ${disk.target}: ${digestsMatch}`);
+  if (filesSound !== true) throw new PointCorrupt(`disk ${disk.target}: ${filesSound}`);
   if (!(await sameContent([staged], chain, { signal: ctx.signal }))) {
     throw new VerificationFailed(`disk ${disk.target}: the restored file does not read back as the point`);
   }

@@ -3,11 +3,11 @@ import type { OperationContext } from '../backup/operation-context.js';
 import { PointCorrupt, RestoreIncomplete, UnsupportedDisk } from '../errors.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import { createQcow2, imageInfo, rebaseKeepingContent, type ImageLayer } from '../qemu/qemu-img.js';
-import { chainDigests, pointChain } from '../repo/point-lineage.js';
+import { chainDisks, pointChain } from '../repo/point-lineage.js';
 import { flatDefinitionXml } from './restore-xml.js';
 import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { letQemuRead, revokeQemuRead } from '../repo/qemu-access.js';
-import { fsyncInPlace, layersMatch, takeOwnership } from './build-disk.js';
+import { filesMatch, fractionAsBytes, fsyncInPlace, takeOwnership } from './build-disk.js';
 import type { RestoreRecord } from './journal-record.js';
 import type { PendingInstantRestore } from './pending-instant.js';
 import type { RestoreDiskPlan, RestorePlan } from './plan.js';
@@ -68,10 +68,9 @@ export async function copyInBackground(
   ctx: Pick<OperationContext<unknown>, 'signal' | 'progress' | 'log'>,
 ): Promise<void> {
   const chain = await pointChain(deps.repo, pending.source_uuid, pending.backup_id);
-  const digests = chainDigests(deps.repo, pending.source_uuid, chain);
-  const files = [...digests.keys()].map((file) => ({ file, format: 'qcow2' as const }));
+  const disks = chainDisks(deps.repo, pending.source_uuid, chain);
   const [hashes] = await Promise.all([
-    layersMatch(files, { signal: ctx.signal, digests }),
+    filesMatch([...disks.keys()], { signal: ctx.signal, disks }),
     pullAll(domain, pending.plan, deps, ctx),
   ]);
   const stillBacked = await disksWithBacking(pending.plan);
@@ -101,15 +100,11 @@ async function pullAll(
     return;
   }
   for (const disk of plan.disks) {
-    let reported = 0;
+    const progress = fractionAsBytes(disk.virtualSize, (bytes) => ctx.progress.add(bytes));
     await domain.pullBacking(disk.target, {
       bandwidthMiBps: deps.settings.instantBandwidthMiBps,
       signal: ctx.signal,
-      onProgress: ({ cur, end }) => {
-        const done = end > 0 ? Math.floor((cur / end) * disk.virtualSize) : 0;
-        if (done > reported) ctx.progress.add(done - reported);
-        reported = Math.max(reported, done);
-      },
+      onProgress: ({ cur, end }) => progress(end > 0 ? cur / end : 0),
     });
   }
 }
@@ -150,7 +145,7 @@ async function revokeFromReleasedPoints(done: Pick<PendingInstantRestore, 'sourc
   const chain = await pointChain(deps.repo, done.source_uuid, done.backup_id);
   const stillRead = new Set((await deps.pending.list()).filter((r) => r.source_uuid === done.source_uuid).flatMap((r) => r.chain));
   const released = chain.filter((point) => !stillRead.has(point.backup_id));
-  const files = [...chainDigests(deps.repo, done.source_uuid, released).keys()];
+  const files = [...chainDisks(deps.repo, done.source_uuid, released).keys()];
   await revokeQemuRead(files, imageOwnerUid(chain[0]!.domain_xml));
 }
 

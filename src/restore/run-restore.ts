@@ -8,7 +8,7 @@ import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { isAgentOverlay } from '../backup/snapshot/plan.js';
 import type { HypervisorDomain, HypervisorSession } from '../libvirt/hypervisor.js';
 import type { FileRepository } from '../repo/file-repository.js';
-import { chainDigests, pointChain } from '../repo/point-lineage.js';
+import { chainDisks, pointChain } from '../repo/point-lineage.js';
 import type { Manifest } from '../repo/point.js';
 import { buildDisk, pointLayers } from './build-disk.js';
 import { copyInBackground, createOverlay, endRepositoryRead, pendingOf, refuseRawForInstant } from './instant.js';
@@ -82,9 +82,9 @@ export async function runRestore(
     jobTag: randomUUID().slice(0, 8),
   });
   if (request.instant) refuseRawForInstant(plan);
-  const digests = chainDigests(deps.repo, source.uuid, chain);
+  const disks = chainDisks(deps.repo, source.uuid, chain);
   const layers = new Map<string, ImageLayer[]>();
-  for (const disk of plan.disks) layers.set(disk.target, await pointLayers(disk, digests));
+  for (const disk of plan.disks) layers.set(disk.target, await pointLayers(disk, disks));
   const wasRunning = live !== null && (await live.runState()) !== 'shutoff';
   const record: RestoreRecord = {
     action: 'restore',
@@ -117,7 +117,7 @@ export async function runRestore(
     for (const disk of plan.disks) {
       const diskLayers = layers.get(disk.target)!;
       if (request.instant) await createOverlay(disk, diskLayers, imageOwnerUid(point.domain_xml));
-      else await buildDisk(disk, diskLayers, { signal: ctx.signal, digests, onBytes: (n) => ctx.progress.add(n) });
+      else await buildDisk(disk, diskLayers, { signal: ctx.signal, disks, onBytes: (n) => ctx.progress.add(n) });
     }
     if (identity.kind === 'same' && live && wasRunning) {
       await ctx.checkpoint({ ...record, phase: 'stopping' });
