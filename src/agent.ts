@@ -11,9 +11,10 @@ import { LibvirtHypervisor } from './libvirt/libvirt-hypervisor.js';
 import { redactUrl } from './log.js';
 import { jobNotifications, rejectionNotifier } from './notifications.js';
 import { deleteOperation } from './points/delete-operation.js';
-import { repositoryPlace } from './points/point-place.js';
 import { verifyOperation } from './points/verify-operation.js';
-import { FileRepository } from './repo/file-repository.js';
+import { openTargets } from './repo/open-targets.js';
+import { targetLocation, type TargetSpec } from './repo/target-config.js';
+import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
 import { resumeInstantRestores } from './restore/resume-at-start.js';
@@ -38,6 +39,8 @@ export class Agent {
 
   constructor(
     private readonly config: AgentConfig,
+    /** The repository targets, the primary first. */
+    private readonly targetSpecs: readonly TargetSpec[],
     private readonly log: Logger,
   ) {}
 
@@ -48,9 +51,18 @@ export class Agent {
   async start(): Promise<void> {
     this.state = 'starting';
     const { config, log } = this;
-    log.info({ version: VERSION, host: config.host, bus: redactUrl(config.bus.url), libvirt: config.libvirt.uri }, 'starting');
+    log.info(
+      {
+        version: VERSION,
+        host: config.host,
+        roles: config.roles,
+        bus: redactUrl(config.bus.url),
+        libvirt: config.libvirt.uri,
+        targets: this.targetSpecs.map((t) => ({ name: t.name, location: targetLocation(t) })),
+      },
+      'starting',
+    );
     await ensureDirectory(config.state.path);
-    await ensureDirectory(config.repo.path);
 
     const hypervisor = await LibvirtHypervisor.connect(config.libvirt.uri, {
       reconnectTimeoutMs: config.libvirt.reconnect_timeout_s * 1000,
@@ -68,11 +80,14 @@ export class Agent {
     await notifier.start();
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
-    const repo = new FileRepository(config.repo.path, config.host);
+    const targets = openTargets(this.targetSpecs, { host: config.host, statePath: config.state.path, log });
+    this.stack.push({ name: 'repository targets', stop: () => Promise.all(targets.map((t) => t.close())).then(() => undefined) });
+    // Backups publish to the primary; restore, verify and listing read it.
+    const repo = targets[0]!;
     const chains = new ChainRecordStore(join(config.state.path, 'chains'));
     const pending = new PendingInstantStore(join(config.state.path, 'instant'));
     // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
-    await sweepRepository(repo, log);
+    for (const target of targets) await sweepRepository(target, log);
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -100,7 +115,7 @@ export class Agent {
           },
         }),
         verify: verifyOperation({ repo }),
-        delete: deleteOperation({ places: [repositoryPlace(repo)], pending }),
+        delete: deleteOperation({ places: targets, pending }),
       },
       events: jobNotifications(notifier, log),
       log,
@@ -159,7 +174,8 @@ export class Agent {
  * repository it cannot even list is logged, not fatal: the agent still answers, and each
  * backup then fails with its own error.
  */
-async function sweepRepository(repo: FileRepository, log: Logger): Promise<void> {
+async function sweepRepository(repo: RepositoryTarget, log: Logger): Promise<void> {
+  log = log.child({ target: repo.name });
   try {
     const report = await repo.sweep();
     if (report.removed.length > 0) log.info({ removed: report.removed }, 'removed this host\'s leftover staging folders');

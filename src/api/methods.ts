@@ -5,7 +5,7 @@ import type { EngineChoice } from '../backup/request.js';
 import { JOB_STATES, publicJob, type JobAction, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import { pointOf } from '../repo/point.js';
 import { quote } from '../util/clip.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
@@ -36,7 +36,7 @@ export interface ApiDeps {
   host: string;
   version: string;
   hypervisor: Hypervisor;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   jobs: JobRunner;
   /** `backup.engine`, for the preflight of a request that names no engine. */
   defaultEngine: EngineChoice;

@@ -1,5 +1,5 @@
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import { pointOf, type BackupPoint } from '../repo/point.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import type { CheckpointRecord } from './checkpoint/engine.js';
@@ -21,7 +21,7 @@ export interface Engines {
 
 export interface BackupDeps {
   domain: HypervisorDomain;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   chains: ChainRecordStore;
   engines: Engines;
   engineSettings: EngineSettings;

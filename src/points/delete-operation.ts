@@ -2,7 +2,10 @@ import type { JobOperation } from '../jobs/job-runner.js';
 import type { OperationContext } from '../backup/operation-context.js';
 import { BackupInUse } from '../errors.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
-import type { PointPlace } from './point-place.js';
+import type { RepositoryTarget } from '../repo/target.js';
+
+/** What a delete needs of a repository target. */
+export type PointPlace = Pick<RepositoryTarget, 'name' | 'deletePoint' | 'finishDelete'>;
 
 /** What a delete journals: the places it has finished, so a restart goes on with the rest. */
 export interface DeleteRecord {
