@@ -7,6 +7,7 @@ import { isBackupId, isHostName, isUuid } from '../util/ids.js';
 import { entryKind, readRegularFile, UnreadableEntry, wrongKind, type EntryKind } from '../util/no-follow-fs.js';
 import {
   invalidPoint,
+  MANIFEST,
   MAX_MANIFEST_BYTES,
   readPoint,
   sortPoints,
@@ -332,7 +333,6 @@ export class FileRepository implements RepositoryTarget {
   }
 }
 
-export const MANIFEST = 'manifest.json';
 const STAGING_PREFIX = '.partial-';
 const FOLDER_MODE = 0o750;
 
