@@ -9,7 +9,12 @@ import { JobRunner } from './jobs/job-runner.js';
 import { JobJournal } from './jobs/journal.js';
 import { LibvirtHypervisor } from './libvirt/libvirt-hypervisor.js';
 import { redactUrl } from './log.js';
-import { jobNotifications, rejectionNotifier } from './notifications.js';
+import { jobNotifications, rejectionNotifier, replicationNotifications } from './notifications.js';
+import { allEvents } from './jobs/job-events.js';
+import { parseReplicaRecord } from './replication/replica-record.js';
+import { replicateAfterBackup, Replicator } from './replication/replicator.js';
+import { DomainRecordStore } from './util/domain-records.js';
+import { KeyedLock } from './util/keyed-lock.js';
 import { deleteOperation } from './points/delete-operation.js';
 import { verifyOperation } from './points/verify-operation.js';
 import { openTargets } from './repo/open-targets.js';
@@ -88,6 +93,16 @@ export class Agent {
     const pending = new PendingInstantStore(join(config.state.path, 'instant'));
     // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
     for (const target of targets) await sweepRepository(target, log);
+    const locks = new KeyedLock();
+    const replicator = new Replicator({
+      primary: repo,
+      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.targetSpecs[i + 1]!.delayS * 1000 })),
+      records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
+      locks,
+      concurrency: config.replication.concurrency,
+      report: replicationNotifications(notifier, log),
+      log: log.child({ component: 'replication' }),
+    });
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -115,9 +130,9 @@ export class Agent {
           },
         }),
         verify: verifyOperation({ repo }),
-        delete: deleteOperation({ places: targets, pending }),
+        delete: deleteOperation({ places: targets, pending, locks }),
       },
-      events: jobNotifications(notifier, log),
+      events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator)),
       log,
       concurrency: config.jobs.concurrency,
       keepFinished: config.jobs.keep_finished,
@@ -126,6 +141,8 @@ export class Agent {
     await jobs.start();
     this.stack.push({ name: 'jobs', stop: () => jobs.stop(60_000) });
     await resumeInstantRestores(jobs, pending, log);
+    await replicator.start();
+    this.stack.push({ name: 'replication', stop: () => replicator.stop() });
 
     const api = createApi({
       host: config.host,
@@ -135,6 +152,8 @@ export class Agent {
       jobs,
       defaultEngine: config.backup.engine,
       pending,
+      roles: config.roles,
+      replicas: replicator,
     });
     const server = new RpcServer({
       bus,

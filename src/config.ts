@@ -135,9 +135,18 @@ const schema = {
       arg: 'repo-bandwidth',
     },
     targets: {
-      doc: 'Repository targets, the first the primary (points are published there first, then copied to the others): a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s}. Set in the config file.',
+      doc: 'Repository targets, the first the primary (points are published there first, then copied to each other target delay_s seconds later): a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s}. Set in the config file.',
       format: Array,
       default: [],
+    },
+  },
+  replication: {
+    concurrency: {
+      doc: 'Domains copied to the secondary targets at once; each copies to its due targets one after another, most free space first.',
+      format: 'nat',
+      default: 2,
+      env: 'VIRT_DR_REPLICATION_CONCURRENCY',
+      arg: 'replication-concurrency',
     },
   },
   state: {
@@ -261,6 +270,7 @@ export type AgentConfig = {
     /** As written in the file; `targetSpecs` (repo/target-config.ts) parses them. */
     targets: unknown[];
   };
+  replication: { concurrency: number };
   state: { path: string };
   jobs: { concurrency: number; keep_finished: number };
   backup: {

@@ -1,5 +1,5 @@
 import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { copyFileHashed } from '../backup/snapshot/copy-file.js';
 import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry, VerificationFailed } from '../errors.js';
 import { ensureDirectory, fsyncDirectory, fsyncFile, writeJsonAtomic } from '../util/atomic-file.js';
@@ -203,9 +203,16 @@ export class FileRepository implements RepositoryTarget {
     return finishDelete(this, domainUuid, backupId);
   }
 
+  /** The file system the repository is (or, before its first point, will be) on. */
   async freeSpace(): Promise<FreeSpace> {
-    const fs = await statfs(this.root);
-    return { free_bytes: fs.bavail * fs.bsize, total_bytes: fs.blocks * fs.bsize };
+    for (let dir = this.root; ; dir = dirname(dir)) {
+      try {
+        const fs = await statfs(dir);
+        return { free_bytes: fs.bavail * fs.bsize, total_bytes: fs.blocks * fs.bsize };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+      }
+    }
   }
 
   /** The points' own folders: QEMU and qemu-img read the repository in place. */

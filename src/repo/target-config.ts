@@ -5,27 +5,30 @@ import { ConfigError, type AgentConfig } from '../config.js';
  * The repository targets the configuration names, parsed once into types: where each is,
  * how to reach it, and its rate limit. The first is the primary.
  *
- *   repo.targets  a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s}
+ *   repo.targets  a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s}
  *   repo.url      one target, named "primary" (VIRT_DR_REPO_URL and its companions)
  *   repo.path     neither set: file://<repo.path>, named "local", as before targets existed
  */
 export type TargetSpec = FileTargetSpec | SshTargetSpec;
 
-export interface FileTargetSpec {
-  kind: 'file';
+interface CommonSpec {
   name: string;
-  path: string;
   bandwidthBytesPerS: number;
+  /** A secondary gets a new point this long after the primary has it. */
+  delayS: number;
 }
 
-export interface SshTargetSpec {
+export interface FileTargetSpec extends CommonSpec {
+  kind: 'file';
+  path: string;
+}
+
+export interface SshTargetSpec extends CommonSpec {
   kind: 'ssh';
-  name: string;
   address: SshAddress;
   /** Path of the private key file; the key itself is read when connecting, never logged. */
   sshKey: string;
   knownHosts: string;
-  bandwidthBytesPerS: number;
 }
 
 export interface SshAddress {
@@ -83,7 +86,7 @@ export function targetSpecs(repo: AgentConfig['repo']): TargetSpec[] {
     throw new ConfigError('set repo.url (one target) or repo.targets (several), not both');
   }
   if (repo.targets.length === 0) {
-    if (repo.url === '') return [{ kind: 'file', name: 'local', path: repo.path, bandwidthBytesPerS: 0 }];
+    if (repo.url === '') return [{ kind: 'file', name: 'local', path: repo.path, bandwidthBytesPerS: 0, delayS: 0 }];
     return [
       specOf(
         { name: 'primary', url: repo.url, ssh_key: repo.ssh_key, known_hosts: repo.known_hosts, bandwidth_bytes_per_s: repo.bandwidth_bytes_per_s },
@@ -108,7 +111,7 @@ export function targetSpecs(repo: AgentConfig['repo']): TargetSpec[] {
 }
 
 const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const ENTRY_KEYS = new Set(['name', 'url', 'ssh_key', 'known_hosts', 'bandwidth_bytes_per_s']);
+const ENTRY_KEYS = new Set(['name', 'url', 'ssh_key', 'known_hosts', 'bandwidth_bytes_per_s', 'delay_s']);
 
 function specOf(entry: unknown, where: string): TargetSpec {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be an object`);
@@ -122,10 +125,16 @@ function specOf(entry: unknown, where: string): TargetSpec {
   };
   const name = text('name');
   if (!TARGET_NAME.test(name)) throw new ConfigError(`${where}.name ${JSON.stringify(name)} must be 1-64 letters, digits, '.', '_' or '-'`);
-  const bandwidth = fields['bandwidth_bytes_per_s'] ?? 0;
-  if (typeof bandwidth !== 'number' || !Number.isSafeInteger(bandwidth) || bandwidth < 0) {
-    throw new ConfigError(`${where}.bandwidth_bytes_per_s must be a whole number of bytes/s (0: unlimited)`);
-  }
+  const whole = (key: string, what: string): number => {
+    const value = fields[key] ?? 0;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${where}.${key} must be ${what}`);
+    return value;
+  };
+  const common = {
+    name,
+    bandwidthBytesPerS: whole('bandwidth_bytes_per_s', 'a whole number of bytes/s (0: unlimited)'),
+    delayS: whole('delay_s', 'a whole number of seconds'),
+  };
   let url: TargetUrl;
   try {
     url = parseTargetUrl(text('url'));
@@ -133,13 +142,13 @@ function specOf(entry: unknown, where: string): TargetSpec {
     if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
     throw err;
   }
-  if (url.kind === 'file') return { kind: 'file', name, path: url.path, bandwidthBytesPerS: bandwidth };
+  if (url.kind === 'file') return { kind: 'file', path: url.path, ...common };
   const sshKey = text('ssh_key');
   const knownHosts = text('known_hosts');
   if (!isAbsolute(sshKey)) throw new ConfigError(`${where}: an ssh target needs ssh_key, the absolute path of a private key file`);
   if (!isAbsolute(knownHosts)) throw new ConfigError(`${where}: an ssh target needs known_hosts, the absolute path of a known_hosts file`);
   const { kind: _kind, ...address } = url;
-  return { kind: 'ssh', name, address, sshKey, knownHosts, bandwidthBytesPerS: bandwidth };
+  return { kind: 'ssh', address, sshKey, knownHosts, ...common };
 }
 
 /** The URL's path, decoded: absolute, with no `.`, `..` or empty step, since it becomes a folder path. */
