@@ -114,6 +114,7 @@ export class Agent {
             freezeTimeoutSeconds: config.backup.freeze_timeout_s,
             thawTimeoutSeconds: config.backup.thaw_timeout_s,
             bandwidthBytesPerSecond: config.backup.bandwidth_bytes_per_s,
+            host: config.host,
             thawGuard,
           },
           defaultEngine: config.backup.engine,
