@@ -19,6 +19,7 @@ import { deleteOperation } from './points/delete-operation.js';
 import { verifyOperation } from './points/verify-operation.js';
 import { openTargets } from './repo/open-targets.js';
 import { targetLocation, type TargetSpec } from './repo/target-config.js';
+import type { HostMapping } from './failover/host-mapping.js';
 import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
@@ -44,8 +45,8 @@ export class Agent {
 
   constructor(
     private readonly config: AgentConfig,
-    /** The repository targets, the primary first. */
-    private readonly targetSpecs: readonly TargetSpec[],
+    /** The configuration's parts that needed more than convict's checks, parsed once. */
+    private readonly parts: { targets: readonly TargetSpec[]; mapping: HostMapping },
     private readonly log: Logger,
   ) {}
 
@@ -63,7 +64,7 @@ export class Agent {
         roles: config.roles,
         bus: redactUrl(config.bus.url),
         libvirt: config.libvirt.uri,
-        targets: this.targetSpecs.map((t) => ({ name: t.name, location: targetLocation(t) })),
+        targets: this.parts.targets.map((t) => ({ name: t.name, location: targetLocation(t) })),
       },
       'starting',
     );
@@ -85,7 +86,7 @@ export class Agent {
     await notifier.start();
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
-    const targets = openTargets(this.targetSpecs, { host: config.host, statePath: config.state.path, log });
+    const targets = openTargets(this.parts.targets, { host: config.host, statePath: config.state.path, log });
     this.stack.push({ name: 'repository targets', stop: () => Promise.all(targets.map((t) => t.close())).then(() => undefined) });
     // Backups publish to the primary; restore, verify and listing read it.
     const repo = targets[0]!;
@@ -96,7 +97,7 @@ export class Agent {
     const locks = new KeyedLock();
     const replicator = new Replicator({
       primary: repo,
-      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.targetSpecs[i + 1]!.delayS * 1000 })),
+      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.parts.targets[i + 1]!.delayS * 1000 })),
       records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
       locks,
       concurrency: config.replication.concurrency,
@@ -128,6 +129,7 @@ export class Agent {
             shutdownGraceMs: config.restore.shutdown_grace_s * 1000,
             newDomainDir: config.restore.new_domain_dir,
             instantBandwidthMiBps: config.restore.instant_bandwidth_mib_s,
+            mapping: this.parts.mapping,
           },
         }),
         verify: verifyOperation({ repo }),
