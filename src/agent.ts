@@ -3,7 +3,7 @@ import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
 import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
-import { BusConnection, Notifier, RpcServer, type BusOptions } from './bus/index.js';
+import { BusConnection, isDurable, Notifier, RpcServer, type BusOptions } from './bus/index.js';
 import type { AgentConfig } from './config.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobJournal } from './jobs/journal.js';
@@ -20,6 +20,8 @@ import { verifyOperation } from './points/verify-operation.js';
 import { openTargets } from './repo/open-targets.js';
 import { targetLocation, type TargetSpec } from './repo/target-config.js';
 import type { HostMapping } from './failover/host-mapping.js';
+import { failoverOperation } from './failover/failover-operation.js';
+import { askHomeOverBus } from './failover/home-check.js';
 import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
@@ -104,6 +106,23 @@ export class Agent {
       report: replicationNotifications(notifier, log),
       log: log.child({ component: 'replication' }),
     });
+    const restore = restoreOperation({
+      hypervisor,
+      repo,
+      chains,
+      pending,
+      settings: {
+        shutdownGraceMs: config.restore.shutdown_grace_s * 1000,
+        newDomainDir: config.restore.new_domain_dir,
+        instantBandwidthMiBps: config.restore.instant_bandwidth_mib_s,
+        mapping: this.parts.mapping,
+      },
+    });
+    // The split-brain guard asks the domain's home agent on this agent's own bus and topic.
+    const askHome = askHomeOverBus(
+      { url: bus.url, exchange: bus.exchange, topic: bus.topic, durableExchange: isDurable(bus) },
+      config.failover.home_timeout_s * 1000,
+    );
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -120,18 +139,8 @@ export class Agent {
           },
           defaultEngine: config.backup.engine,
         }),
-        restore: restoreOperation({
-          hypervisor,
-          repo,
-          chains,
-          pending,
-          settings: {
-            shutdownGraceMs: config.restore.shutdown_grace_s * 1000,
-            newDomainDir: config.restore.new_domain_dir,
-            instantBandwidthMiBps: config.restore.instant_bandwidth_mib_s,
-            mapping: this.parts.mapping,
-          },
-        }),
+        restore,
+        failover: failoverOperation({ restore, repo, askHome }),
         verify: verifyOperation({ repo }),
         delete: deleteOperation({ places: targets, pending, locks }),
       },
@@ -157,6 +166,7 @@ export class Agent {
       pending,
       roles: config.roles,
       replicas: replicator,
+      askHome,
     });
     const server = new RpcServer({
       bus,
@@ -219,5 +229,6 @@ function busOptions(config: AgentConfig): BusOptions {
     rabbitHaQueues: config.bus.rabbit_ha_queues,
     transientQueuesTtlSeconds: config.bus.rabbit_transient_queues_ttl,
     notificationTopics: config.bus.notification_topics,
+    sharedQueue: config.roles.includes('compute'),
   };
 }
