@@ -180,11 +180,12 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       if (!deps.roles.includes('dr')) throw new RoleMissing(`failover(): agent ${deps.host} is not a DR node (roles: ${deps.roles.join(', ')})`);
       const { domain: domainName, wait, request } = readFailoverArgs(args);
       const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
-      if (domain.defined) throw new DomainExists(`failover(): domain ${domain.name} is defined on this host already`);
       deps.jobs.assertCanAccept(domain, call.uniqueId);
       const point = request.backupId === null ? await deps.repo.latestPoint(domain.uuid) : await deps.repo.getPoint(domain.uuid, request.backupId);
       if (!point) throw new BackupNotFound(`failover(): this DR node has no backup of domain ${domainName}`);
+      // The home host first: that the domain still runs there is what the caller must hear.
       await refuseSplitBrain(point, request.force, deps.askHome);
+      if (domain.defined) throw new DomainExists(`failover(): domain ${domain.name} is defined on this host already`);
       return submit('failover', domainName, { uuid: domain.uuid, name: point.domain }, failoverRestore(point.backup_id, request.force), call, wait);
     },
 
