@@ -28,7 +28,7 @@ const DEFAULT_TIMEOUTS = { freeSpaceMs: 2_000, domainsMs: 5_000 };
  */
 const FREEZE_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** The byte counter's actions: the job actions that write, and replication. */
-const WRITING_ACTIONS = ['backup', 'restore', 'delete', 'replicate'] as const;
+const WRITING_ACTIONS = [...JOB_ACTIONS.filter((action) => action !== 'verify'), 'replicate'];
 type TargetRead = 'points' | 'free space';
 
 /**

@@ -16,13 +16,13 @@ export function bytesWrittenBy(job: JobRecord): number {
   if (job.state !== 'succeeded' || !isObject(job.result)) return 0;
   const result = job.result;
   switch (job.action) {
-    case 'backup':
-    case 'restore':
-      return count(result.bytes);
-    case 'delete':
-      return Array.isArray(result.places) ? result.places.reduce((sum: number, place: unknown) => sum + (isObject(place) ? count(place.bytes_written) : 0), 0) : 0;
     case 'verify':
       return 0;
+    case 'delete':
+      return Array.isArray(result.places) ? result.places.reduce((sum: number, place: unknown) => sum + (isObject(place) ? count(place.bytes_written) : 0), 0) : 0;
+    default:
+      // A backup's point, a restore's disks; an action built on restore reports its result.
+      return count(result.bytes);
   }
 }
 

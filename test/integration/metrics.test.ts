@@ -9,7 +9,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { AgentProcess } from '../support/agent-process.js';
@@ -84,7 +83,7 @@ describe('/metrics', () => {
   describe('scraped from a running agent', () => {
     let base: string;
     let port: number;
-    let client: RpcClient;
+    let client: Awaited<ReturnType<AgentProcess['client']>>;
     const scrape = async (): Promise<Map<string, Family>> => {
       const response = await fetch(`${base}/metrics`);
       expect(response.status).toBe(200);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { JOB_ACTIONS } from '../../src/jobs/job.js';
 import { bytesWrittenBy, freezeOf, lastSuccesses } from '../../src/metrics/job-facts.js';
 import { replicationLag, type DomainStatus } from '../../src/metrics/scrape-reads.js';
 import { fakeReplicas, fakeTarget, jobRecord, metricsWith, UUID_A, UUID_B } from '../support/metrics-fakes.js';
@@ -65,7 +66,7 @@ describe('the /metrics exposition', () => {
     expect(valueOf(families, 'virt_dr_jobs_total', { action: 'backup', state: 'failed' })).toBe(1);
     expect(valueOf(families, 'virt_dr_jobs_total', { action: 'verify', state: 'cancelled' })).toBe(1);
     expect(valueOf(families, 'virt_dr_jobs_total', { action: 'delete', state: 'failed' })).toBe(0);
-    expect(families.get('virt_dr_jobs_total')!.samples).toHaveLength(4 * 3);
+    expect(families.get('virt_dr_jobs_total')!.samples).toHaveLength(JOB_ACTIONS.length * 3);
   });
 
   it('gives queued and running jobs from the runner\'s records at scrape time', async () => {
@@ -73,7 +74,7 @@ describe('the /metrics exposition', () => {
     expect(valueOf(families, 'virt_dr_jobs', { action: 'backup', state: 'queued' })).toBe(1);
     expect(valueOf(families, 'virt_dr_jobs', { action: 'restore', state: 'running' })).toBe(1);
     expect(valueOf(families, 'virt_dr_jobs', { action: 'verify', state: 'running' })).toBe(0);
-    expect(families.get('virt_dr_jobs')!.samples).toHaveLength(4 * 2);
+    expect(families.get('virt_dr_jobs')!.samples).toHaveLength(JOB_ACTIONS.length * 2);
   });
 
   it('sums bytes written per action, replication included', async () => {
