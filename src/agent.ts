@@ -10,6 +10,8 @@ import { JobJournal } from './jobs/journal.js';
 import { LibvirtHypervisor } from './libvirt/libvirt-hypervisor.js';
 import { redactUrl } from './log.js';
 import { jobNotifications, rejectionNotifier, replicationNotifications } from './notifications.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
+import { MetricsServer } from './metrics/metrics-server.js';
 import { allEvents } from './jobs/job-events.js';
 import { parseReplicaRecord } from './replication/replica-record.js';
 import { replicateAfterBackup, Replicator } from './replication/replicator.js';
@@ -97,13 +99,17 @@ export class Agent {
     // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
     for (const target of targets) await sweepRepository(target, log);
     const locks = new KeyedLock();
+    const notifyReplication = replicationNotifications(notifier, log);
     const replicator = new Replicator({
       primary: repo,
       secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.parts.targets[i + 1]!.delayS * 1000 })),
       records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
       locks,
       concurrency: config.replication.concurrency,
-      report: replicationNotifications(notifier, log),
+      report: (stage, event) => {
+        notifyReplication(stage, event);
+        metrics.replicationReport(stage, event);
+      },
       log: log.child({ component: 'replication' }),
     });
     const restore = restoreOperation({
@@ -123,6 +129,15 @@ export class Agent {
       { url: bus.url, exchange: bus.exchange, topic: bus.topic, durableExchange: isDurable(bus) },
       config.failover.home_timeout_s * 1000,
     );
+    // The metrics hear the replicator and the job runner, and read both when scraped.
+    const metrics: AgentMetrics = new AgentMetrics({
+      host: config.host,
+      version: VERSION,
+      jobs: () => jobs.list(null),
+      targets,
+      replicas: replicator,
+      log: log.child({ component: 'metrics' }),
+    });
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -144,7 +159,7 @@ export class Agent {
         verify: verifyOperation({ repo }),
         delete: deleteOperation({ places: targets, pending, locks }),
       },
-      events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator)),
+      events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator), metrics.jobEvents()),
       log,
       concurrency: config.jobs.concurrency,
       keepFinished: config.jobs.keep_finished,
@@ -152,6 +167,11 @@ export class Agent {
     });
     await jobs.start();
     this.stack.push({ name: 'jobs', stop: () => jobs.stop(60_000) });
+    if (config.metrics.port !== 0) {
+      const server = new MetricsServer(metrics.registry, log.child({ component: 'metrics' }));
+      await server.listen(config.metrics.address, config.metrics.port);
+      this.stack.push({ name: 'metrics', stop: () => server.close() });
+    }
     await resumeInstantRestores(jobs, pending, log);
     await replicator.start();
     this.stack.push({ name: 'replication', stop: () => replicator.stop() });

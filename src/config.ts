@@ -149,6 +149,22 @@ const schema = {
       arg: 'replication-concurrency',
     },
   },
+  metrics: {
+    port: {
+      doc: 'TCP port of the Prometheus endpoint (GET /metrics); 0 turns it off. A port already in use fails the start.',
+      format: 'port',
+      default: 0,
+      env: 'VIRT_DR_METRICS_PORT',
+      arg: 'metrics-port',
+    },
+    address: {
+      doc: 'Address /metrics listens on. Loopback by default because the endpoint has no authentication and names the host\'s domains: a scraper on the host, or a proxy that adds TLS and authentication, reaches it; give a management address to expose it further.',
+      format: String,
+      default: '127.0.0.1',
+      env: 'VIRT_DR_METRICS_ADDRESS',
+      arg: 'metrics-address',
+    },
+  },
   state: {
     path: {
       doc: 'Agent state: the job journal and the disk-chain records.',
@@ -295,6 +311,7 @@ export type AgentConfig = {
     targets: unknown[];
   };
   replication: { concurrency: number };
+  metrics: { port: number; address: string };
   state: { path: string };
   jobs: { concurrency: number; keep_finished: number };
   backup: {

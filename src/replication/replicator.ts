@@ -130,6 +130,22 @@ export class Replicator {
     return worst;
   }
 
+  /** The secondary targets' names, in configuration order. */
+  get secondaryNames(): string[] {
+    return this.deps.secondaries.map(({ target }) => target.name);
+  }
+
+  /**
+   * Per secondary, the `created_at` of the domain's newest point it holds (null: none), as
+   * the replica record last saw it: no round trip to the target, so a scrape stays cheap.
+   */
+  async newestOnSecondaries(domainUuid: string): Promise<Record<string, string | null>> {
+    const record = await this.record(domainUuid);
+    return Object.fromEntries(
+      this.secondaryNames.map((name) => [name, record.targets[name]?.points.map((p) => p.created_at).sort().at(-1) ?? null]),
+    );
+  }
+
   private setDue(next: Due): void {
     const key = `${next.domainUuid} ${next.secondary.target.name}`;
     const current = this.due.get(key);

@@ -72,7 +72,8 @@ export class AgentProcess {
     return [this.topic, `${this.topic}.${this.host}`, ...listed.filter((n) => n.startsWith(`${this.topic}_fanout_`))];
   }
 
-  async start(env: Record<string, string> = {}): Promise<void> {
+  /** Starts the agent with `env` added to its environment and `flags` after its entry. */
+  async start(env: Record<string, string> = {}, flags: readonly string[] = []): Promise<void> {
     // A second child would orphan the first, which then answers on the same queues.
     if (this.running) throw new Error(`agent ${this.name} is already running`);
     const log = createWriteStream(this.logPath, { flags: 'a' });
@@ -82,7 +83,7 @@ export class AgentProcess {
       await writeFile(configFile, JSON.stringify(this.options.config));
       configArgs.push('--config', configFile);
     }
-    const [file, ...args] = [...this.launcher, process.execPath, AGENT_BIN, ...configArgs];
+    const [file, ...args] = [...this.launcher, process.execPath, AGENT_BIN, ...configArgs, ...flags];
     const child = spawn(file!, args, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],

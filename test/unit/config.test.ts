@@ -35,6 +35,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { VIRT_DR_JOBS_CONCURRENCY: 'many' } })).toThrow(ConfigError);
   });
 
+  it('serves no /metrics unless a port is given, on loopback by default', () => {
+    expect(loadConfig({}).metrics).toEqual({ port: 0, address: '127.0.0.1' });
+    expect(loadConfig({ env: { VIRT_DR_METRICS_PORT: '9464' } }).metrics.port).toBe(9464);
+    expect(loadConfig({ argv: ['--metrics-port', '9465', '--metrics-address', '0.0.0.0'] }).metrics).toEqual({ port: 9465, address: '0.0.0.0' });
+    expect(() => loadConfig({ env: { VIRT_DR_METRICS_PORT: '70000' } })).toThrow(ConfigError);
+  });
+
   it('documents every key without printing secrets', () => {
     const text = describeConfig();
     expect(text).toContain('VIRT_DR_STATE_PATH');
