@@ -11,7 +11,9 @@ const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
                                 restore a point over the domain, or as a new domain NAME
   verify DOMAIN [BACKUP_ID]     re-read every point (or one) and check it; waits for the report
   rm DOMAIN BACKUP_ID           delete a point everywhere (merged into its child first); waits
-  ls DOMAIN                     list a domain's backup points
+  ls DOMAIN                     list a domain's backup points, each with the targets it is on
+  failover DOMAIN --host DR [BACKUP_ID] [--force] [--wait]
+                                run the domain on DR node DR from its newest point (or BACKUP_ID)
   jobs [--state STATE]          list jobs
   job JOB_ID                    show one job
   cancel JOB_ID                 cancel a queued or running job
@@ -34,6 +36,7 @@ export async function cli(argv: string[]): Promise<number> {
       new: { type: 'string' },
       instant: { type: 'boolean', default: false },
       resume: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
       state: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -61,7 +64,7 @@ export async function cli(argv: string[]): Promise<number> {
         const { backups } = await client.call<{ backups: Record<string, unknown>[] }>('list_backups', { domain: need(target, 'DOMAIN') }, server);
         for (const b of backups) {
           process.stdout.write(
-            `${b.backup_id}  ${String(b.mode).padEnd(11)} ${String(b.kind).padEnd(9)} ${String(b.quiesce).padEnd(7)} ${String(b.freeze_ms).padStart(5)} ms  ${formatBytes(Number(b.bytes))}\n`,
+            `${b.backup_id}  ${String(b.mode).padEnd(11)} ${String(b.kind).padEnd(9)} ${String(b.quiesce).padEnd(7)} ${String(b.freeze_ms).padStart(5)} ms  ${formatBytes(Number(b.bytes)).padStart(10)}  ${(b.targets as string[] | undefined)?.join(',') ?? ''}\n`,
           );
         }
         return 0;
@@ -108,6 +111,13 @@ export async function cli(argv: string[]): Promise<number> {
         const [domain, backupId] = [need(target, 'DOMAIN'), need(positionals[2], 'BACKUP_ID')];
         const args = { domain, backup_id: backupId };
         return await startJob(client, { method: 'delete_backup', action: 'delete', args, label: `delete of ${backupId}` }, true, server);
+      }
+      case 'failover': {
+        // A DR node takes requests on its own queue only: --host names it.
+        if (!values.host) throw new Error(`failover needs --host, the DR node's agent\n${USAGE}`);
+        const domain = need(target, 'DOMAIN');
+        const args = { domain, backup_id: positionals[2] ?? null, force: values.force };
+        return await startJob(client, { method: 'failover', action: 'failover', args, label: `failover of ${domain}` }, values.wait, server);
       }
       default:
         process.stderr.write(`virt-dr: unknown command ${command}\n${USAGE}\n`);
