@@ -9,11 +9,17 @@ import { JobRunner } from './jobs/job-runner.js';
 import { JobJournal } from './jobs/journal.js';
 import { LibvirtHypervisor } from './libvirt/libvirt-hypervisor.js';
 import { redactUrl } from './log.js';
-import { jobNotifications, rejectionNotifier } from './notifications.js';
+import { jobNotifications, rejectionNotifier, replicationNotifications } from './notifications.js';
+import { allEvents } from './jobs/job-events.js';
+import { parseReplicaRecord } from './replication/replica-record.js';
+import { replicateAfterBackup, Replicator } from './replication/replicator.js';
+import { DomainRecordStore } from './util/domain-records.js';
+import { KeyedLock } from './util/keyed-lock.js';
 import { deleteOperation } from './points/delete-operation.js';
-import { repositoryPlace } from './points/point-place.js';
 import { verifyOperation } from './points/verify-operation.js';
-import { FileRepository } from './repo/file-repository.js';
+import { openTargets } from './repo/open-targets.js';
+import { targetLocation, type TargetSpec } from './repo/target-config.js';
+import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
 import { resumeInstantRestores } from './restore/resume-at-start.js';
@@ -38,6 +44,8 @@ export class Agent {
 
   constructor(
     private readonly config: AgentConfig,
+    /** The repository targets, the primary first. */
+    private readonly targetSpecs: readonly TargetSpec[],
     private readonly log: Logger,
   ) {}
 
@@ -48,9 +56,18 @@ export class Agent {
   async start(): Promise<void> {
     this.state = 'starting';
     const { config, log } = this;
-    log.info({ version: VERSION, host: config.host, bus: redactUrl(config.bus.url), libvirt: config.libvirt.uri }, 'starting');
+    log.info(
+      {
+        version: VERSION,
+        host: config.host,
+        roles: config.roles,
+        bus: redactUrl(config.bus.url),
+        libvirt: config.libvirt.uri,
+        targets: this.targetSpecs.map((t) => ({ name: t.name, location: targetLocation(t) })),
+      },
+      'starting',
+    );
     await ensureDirectory(config.state.path);
-    await ensureDirectory(config.repo.path);
 
     const hypervisor = await LibvirtHypervisor.connect(config.libvirt.uri, {
       reconnectTimeoutMs: config.libvirt.reconnect_timeout_s * 1000,
@@ -68,11 +85,24 @@ export class Agent {
     await notifier.start();
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
-    const repo = new FileRepository(config.repo.path, config.host);
+    const targets = openTargets(this.targetSpecs, { host: config.host, statePath: config.state.path, log });
+    this.stack.push({ name: 'repository targets', stop: () => Promise.all(targets.map((t) => t.close())).then(() => undefined) });
+    // Backups publish to the primary; restore, verify and listing read it.
+    const repo = targets[0]!;
     const chains = new ChainRecordStore(join(config.state.path, 'chains'));
     const pending = new PendingInstantStore(join(config.state.path, 'instant'));
     // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
-    await sweepRepository(repo, log);
+    for (const target of targets) await sweepRepository(target, log);
+    const locks = new KeyedLock();
+    const replicator = new Replicator({
+      primary: repo,
+      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.targetSpecs[i + 1]!.delayS * 1000 })),
+      records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
+      locks,
+      concurrency: config.replication.concurrency,
+      report: replicationNotifications(notifier, log),
+      log: log.child({ component: 'replication' }),
+    });
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -100,9 +130,9 @@ export class Agent {
           },
         }),
         verify: verifyOperation({ repo }),
-        delete: deleteOperation({ places: [repositoryPlace(repo)], pending }),
+        delete: deleteOperation({ places: targets, pending, locks }),
       },
-      events: jobNotifications(notifier, log),
+      events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator)),
       log,
       concurrency: config.jobs.concurrency,
       keepFinished: config.jobs.keep_finished,
@@ -111,6 +141,8 @@ export class Agent {
     await jobs.start();
     this.stack.push({ name: 'jobs', stop: () => jobs.stop(60_000) });
     await resumeInstantRestores(jobs, pending, log);
+    await replicator.start();
+    this.stack.push({ name: 'replication', stop: () => replicator.stop() });
 
     const api = createApi({
       host: config.host,
@@ -120,6 +152,8 @@ export class Agent {
       jobs,
       defaultEngine: config.backup.engine,
       pending,
+      roles: config.roles,
+      replicas: replicator,
     });
     const server = new RpcServer({
       bus,
@@ -159,7 +193,8 @@ export class Agent {
  * repository it cannot even list is logged, not fatal: the agent still answers, and each
  * backup then fails with its own error.
  */
-async function sweepRepository(repo: FileRepository, log: Logger): Promise<void> {
+async function sweepRepository(repo: RepositoryTarget, log: Logger): Promise<void> {
+  log = log.child({ target: repo.name });
   try {
     const report = await repo.sweep();
     if (report.removed.length > 0) log.info({ removed: report.removed }, 'removed this host\'s leftover staging folders');

@@ -9,6 +9,13 @@ import convict from 'convict';
  * The schema is the documentation: `virt-dr-agent --help-config` prints it.
  */
 const schema = {
+  roles: {
+    doc: 'What this agent is: compute (backs up the host\'s domains) and/or dr (owns a disaster-recovery node\'s repository and fails domains over to it). Comma-separated in the environment.',
+    format: 'roles',
+    default: ['compute'],
+    env: 'VIRT_DR_ROLES',
+    arg: 'roles',
+  },
   host: {
     doc: 'Name of this agent on the bus: the server part of the per-host queue (T.S).',
     format: String,
@@ -93,11 +100,53 @@ const schema = {
   },
   repo: {
     path: {
-      doc: 'Backup repository: one folder per domain UUID, one per backup point.',
+      doc: 'Backup repository folder when neither repo.url nor repo.targets is set: the target file://<path>, named "local".',
       format: String,
       default: '/var/lib/virt-dr/repo',
       env: 'VIRT_DR_REPO_PATH',
       arg: 'repo-path',
+    },
+    url: {
+      doc: 'One repository target by URL, named "primary": file:///path (a local folder, an NFS or CephFS mount) or ssh://user@host:port/path. Replaces repo.path; several targets go in repo.targets instead.',
+      format: String,
+      default: '',
+      env: 'VIRT_DR_REPO_URL',
+      arg: 'repo-url',
+    },
+    ssh_key: {
+      doc: 'For repo.url over ssh: the private key file the agent logs in with.',
+      format: String,
+      default: '',
+      env: 'VIRT_DR_REPO_SSH_KEY',
+      arg: 'repo-ssh-key',
+    },
+    known_hosts: {
+      doc: 'For repo.url over ssh: the known_hosts file the server\'s host key must be in; an unknown or changed key is refused.',
+      format: String,
+      default: '',
+      env: 'VIRT_DR_REPO_SSH_KNOWN_HOSTS',
+      arg: 'repo-ssh-known-hosts',
+    },
+    bandwidth_bytes_per_s: {
+      doc: 'For repo.url: the transfer rate limit in bytes/s; 0 means unlimited.',
+      format: 'nat',
+      default: 0,
+      env: 'VIRT_DR_REPO_BANDWIDTH',
+      arg: 'repo-bandwidth',
+    },
+    targets: {
+      doc: 'Repository targets, the first the primary (points are published there first, then copied to each other target delay_s seconds later): a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s}. Set in the config file.',
+      format: Array,
+      default: [],
+    },
+  },
+  replication: {
+    concurrency: {
+      doc: 'Domains copied to the secondary targets at once; each copies to its due targets one after another, most free space first.',
+      format: 'nat',
+      default: 2,
+      env: 'VIRT_DR_REPLICATION_CONCURRENCY',
+      arg: 'replication-concurrency',
     },
   },
   state: {
@@ -196,7 +245,10 @@ const schema = {
   },
 };
 
+export type AgentRole = 'compute' | 'dr';
+
 export type AgentConfig = {
+  roles: AgentRole[];
   host: string;
   bus: {
     url: string;
@@ -209,7 +261,16 @@ export type AgentConfig = {
     notification_topics: string[];
   };
   libvirt: { uri: string; reconnect_timeout_s: number };
-  repo: { path: string };
+  repo: {
+    path: string;
+    url: string;
+    ssh_key: string;
+    known_hosts: string;
+    bandwidth_bytes_per_s: number;
+    /** As written in the file; `targetSpecs` (repo/target-config.ts) parses them. */
+    targets: unknown[];
+  };
+  replication: { concurrency: number };
   state: { path: string };
   jobs: { concurrency: number; keep_finished: number };
   backup: {
@@ -224,6 +285,19 @@ export type AgentConfig = {
 };
 
 export class ConfigError extends Error {}
+
+const ROLES: readonly AgentRole[] = ['compute', 'dr'];
+
+convict.addFormat({
+  name: 'roles',
+  coerce: (value: unknown) => (typeof value === 'string' ? value.split(',').map((r) => r.trim()) : value),
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.length === 0) throw new Error('must list at least one of compute, dr');
+    for (const role of value) {
+      if (!ROLES.includes(role as AgentRole)) throw new Error(`${JSON.stringify(role)} is not a role: use compute and/or dr`);
+    }
+  },
+});
 
 /**
  * Loads and validates the configuration. `argv` and `env` are parameters so tests
@@ -244,7 +318,9 @@ export function loadConfig(options: {
   } catch (err) {
     throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
-  return config.getProperties() as AgentConfig;
+  const loaded = config.getProperties() as AgentConfig;
+  loaded.roles = [...new Set(loaded.roles)];
+  return loaded;
 }
 
 /** The schema as text, one key per line with its variable, flag and default, for `--help-config`. */

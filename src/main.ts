@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Agent } from './agent.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createRootLogger } from './log.js';
+import { targetSpecs } from './repo/target-config.js';
 
 /**
  * `virt-dr-agent [--config FILE] [--<key> VALUE ...]`. Flags override environment
@@ -22,12 +23,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config;
+  let targets;
   try {
     config = loadConfig({
       file: typeof values.config === 'string' ? values.config : undefined,
       argv: argv.filter((_, i) => !isConfigFlag(argv, i)),
       env: process.env,
     });
+    targets = targetSpecs(config.repo);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`virt-dr-agent: configuration error: ${err.message}\n`);
@@ -39,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   // world-readable, whatever umask it was started with (systemd's unit sets 0077).
   process.umask(process.umask() | PRIVATE_UMASK);
   const log = createRootLogger(config.log.level);
-  const agent = new Agent(config, log);
+  const agent = new Agent(config, targets, log);
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {

@@ -5,6 +5,7 @@ import type { VirtDrError } from './errors.js';
 import { publicJob, type JobAction } from './jobs/job.js';
 import { clip } from './util/clip.js';
 import type { JobEvents } from './jobs/job-runner.js';
+import type { ReplicationEvent } from './replication/replicator.js';
 
 /** The RPC method that starts each kind of job; its refusals are reported as that action's errors. */
 const ACTION_OF_METHOD: Readonly<Record<string, JobAction>> = {
@@ -59,4 +60,12 @@ export function rejectionNotifier(notifier: Notifier, log: Logger) {
       .notify(eventType, 'ERROR', payload, request?.context ?? salvaged)
       .catch((err: Error) => log.warn({ err: err.message }, 'notification not sent'));
   };
+}
+
+/** Replication reports as `virt_dr.replicate.start|end` (INFO) and `.error` (ERROR). */
+export function replicationNotifications(notifier: Notifier, log: Logger) {
+  return (stage: 'start' | 'end' | 'error', event: ReplicationEvent): void =>
+    void notifier
+      .notify(`virt_dr.replicate.${stage}`, stage === 'error' ? 'ERROR' : 'INFO', event, {})
+      .catch((err: Error) => log.warn({ event_type: `virt_dr.replicate.${stage}`, err: err.message }, 'notification not sent'));
 }

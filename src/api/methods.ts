@@ -5,8 +5,10 @@ import type { EngineChoice } from '../backup/request.js';
 import { JOB_STATES, publicJob, type JobAction, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
-import { pointOf } from '../repo/point.js';
+import type { AgentRole } from '../config.js';
+import type { Replicator } from '../replication/replicator.js';
+import type { RepositoryTarget } from '../repo/target.js';
+import { pointOf, type PlacedPoint } from '../repo/point.js';
 import { quote } from '../util/clip.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import { isUuid } from '../util/ids.js';
@@ -36,12 +38,15 @@ export interface ApiDeps {
   host: string;
   version: string;
   hypervisor: Hypervisor;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   jobs: JobRunner;
   /** `backup.engine`, for the preflight of a request that names no engine. */
   defaultEngine: EngineChoice;
   /** Instant restores whose copy has not ended: their points stay, their domains take no backup. */
   pending: PendingInstantStore;
+  roles: readonly AgentRole[];
+  /** Where each point has been copied, and the RPO that gives. */
+  replicas: Pick<Replicator, 'targetsOf' | 'rpoSeconds' | 'worstRpo'>;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -109,7 +114,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
         host: deps.host,
         version: deps.version,
         libvirt_version: await deps.hypervisor.libvirtVersion(),
-        roles: ['compute'],
+        roles: deps.roles,
+        worst_rpo: await deps.replicas.worstRpo(),
         capabilities: [
           'backup',
           'backup.incremental',
@@ -166,10 +172,12 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       read.done();
       const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
       const scan = await deps.repo.scanPoints(uuid);
-      // `invalid` is additive: points kept in the repository that the agent does not trust.
+      const targets = await deps.replicas.targetsOf(uuid, scan.points.map((p) => p.backup_id));
+      // `invalid` and `rpo_s` are additive: untrusted entries, and the age of the newest point off the host.
       return answer({
-        backups: scan.points.map(pointOf),
+        backups: scan.points.map((p): PlacedPoint => ({ ...pointOf(p), targets: targets.get(p.backup_id)! })),
         invalid: scan.invalid.map(({ backup_id, reason }) => ({ backup_id, reason })),
+        rpo_s: await deps.replicas.rpoSeconds(uuid),
       });
     },
 
@@ -179,7 +187,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const backupId = checkBackupId('get_backup', read.string('backup_id'));
       read.done();
       const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
-      return answer(pointOf(await deps.repo.getPoint(uuid, backupId)));
+      const point: PlacedPoint = { ...pointOf(await deps.repo.getPoint(uuid, backupId)), targets: (await deps.replicas.targetsOf(uuid, [backupId])).get(backupId)! };
+      return answer(point);
     },
 
     async get_job(args) {

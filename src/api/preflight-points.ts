@@ -1,7 +1,8 @@
 import { BackupInUse, BackupNotFound, DomainExists, InvalidArgument, RestoreIncomplete } from '../errors.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import type { RestoreRequest } from '../restore/request.js';
+import { refuseCopiedForInstant } from '../restore/instant.js';
 import type { DomainRef } from './resolve-domain.js';
 
 /**
@@ -9,7 +10,7 @@ import type { DomainRef } from './resolve-domain.js';
  * caller hears at once (the job checks again when it runs). Nothing here changes anything.
  */
 export interface PointPreflightDeps {
-  repo: FileRepository;
+  repo: RepositoryTarget;
   pending: PendingInstantStore;
   /** Whether libvirt has a domain of this name. */
   isDefined(name: string): Promise<boolean>;
@@ -31,6 +32,7 @@ export async function preflightRestore(domain: DomainRef, request: RestoreReques
   if (pending) {
     throw new RestoreIncomplete(`domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it with resume=true`);
   }
+  if (request.instant) refuseCopiedForInstant(deps.repo);
   await deps.repo.getPoint(domain.uuid, request.backupId);
   if (request.newName !== null && (await deps.isDefined(request.newName))) {
     throw new DomainExists(`restore(): a domain named ${request.newName} exists already`);

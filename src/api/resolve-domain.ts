@@ -1,6 +1,6 @@
 import { DomainNotFound, InvalidArgument } from '../errors.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import { isUuid } from '../util/ids.js';
 
 /** A domain as a request about its backups names it: libvirt may know it, or only the repository. */
@@ -16,7 +16,7 @@ export interface DomainRef {
  * is still found, by UUID or by the name its newest point records, since its backups
  * outlive it; a name that several domains in the repository had must be given as a UUID.
  */
-export async function resolveDomain(hypervisor: Hypervisor, repo: FileRepository, nameOrUuid: string): Promise<DomainRef> {
+export async function resolveDomain(hypervisor: Hypervisor, repo: RepositoryTarget, nameOrUuid: string): Promise<DomainRef> {
   try {
     const domain = await hypervisor.lookup(nameOrUuid);
     return { uuid: domain.uuid, name: domain.name, defined: true };

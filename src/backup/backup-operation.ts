@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { DomainNotFound } from '../errors.js';
 import type { JobOperation } from '../jobs/job-runner.js';
 import type { Hypervisor, HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import { newBackupId } from '../util/ids.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import { checkpointEngine, type CheckpointRecord } from './checkpoint/engine.js';
@@ -14,7 +14,7 @@ import { snapshotEngine } from './snapshot/engine.js';
 
 export interface BackupOperationDeps {
   hypervisor: Hypervisor;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   chains: ChainRecordStore;
   settings: BackupSettings;
   /** `backup.engine`: the engine a request without `engine` gets. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { HypervisorError, RepairPending } from '../errors.js';
 import type { DomainDisk } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import type { EngineName, Manifest } from '../repo/point.js';
 import type { OperationContext } from './operation-context.js';
 import { sleep } from '../util/abortable-sleep.js';
@@ -104,7 +104,7 @@ export function journalGuestStop<R extends EngineJournalRecord>(
 export async function takeAndPublish<R extends EngineJournalRecord & { phase: string }>(
   take: () => Promise<Manifest>,
   steps: {
-    repo: FileRepository;
+    repo: RepositoryTarget;
     record: R;
     ctx: OperationContext<R>;
     publishedPhase: R['phase'];
@@ -114,7 +114,7 @@ export async function takeAndPublish<R extends EngineJournalRecord & { phase: st
   let manifest: Manifest;
   try {
     manifest = await take();
-    await steps.repo.commitPoint(manifest);
+    await steps.repo.publishPoint(manifest, steps.repo.stagingFolder(manifest.domain_uuid, manifest.backup_id), { signal: steps.ctx.signal });
   } catch (err) {
     steps.ctx.log.warn({ err: (err as Error).message }, 'backup failed; repairing the domain and the repository');
     await repairWhileUnreachable(steps.settle, steps.ctx.log).catch((repairErr: unknown) => {
@@ -164,6 +164,6 @@ export async function repairWhileUnreachable<T>(
 
 /** What both engines need besides the domain: the repository and the settings. */
 export interface EngineDeps {
-  repo: FileRepository;
+  repo: RepositoryTarget;
   settings: BackupSettings;
 }

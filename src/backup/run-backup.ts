@@ -1,6 +1,6 @@
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
-import { pointOf, type BackupPoint } from '../repo/point.js';
+import type { RepositoryTarget } from '../repo/target.js';
+import { pointOf, type PlacedPoint } from '../repo/point.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import type { CheckpointRecord } from './checkpoint/engine.js';
 import type { SnapshotRecord } from './snapshot/journal-record.js';
@@ -21,7 +21,7 @@ export interface Engines {
 
 export interface BackupDeps {
   domain: HypervisorDomain;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   chains: ChainRecordStore;
   engines: Engines;
   engineSettings: EngineSettings;
@@ -34,7 +34,7 @@ export interface BackupDeps {
  * accepted), pick the engine, and let it take and publish the point. Whatever happens,
  * the engine leaves the host and the repository consistent before this returns or throws.
  */
-export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: OperationContext<unknown>): Promise<BackupPoint> {
+export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: OperationContext<unknown>): Promise<PlacedPoint> {
   const { domain, repo } = deps;
   let preflight = await preflightBackup(domain, request, deps.engineSettings);
   if (preflight.engine === 'checkpoint') {
@@ -55,7 +55,8 @@ export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: O
   };
   const manifest = await engineFor(preflight, deps.engines).run(input, ctx);
   ctx.log.info({ backup_id: manifest.backup_id, engine: manifest.engine, mode: manifest.mode, bytes: manifest.bytes }, 'backup point published');
-  return pointOf(manifest);
+  // Published on the primary; the replicator copies it to the secondaries from here.
+  return { ...pointOf(manifest), targets: [repo.name] };
 }
 
 function engineFor(preflight: Preflight, engines: Engines): BackupEngine<never> {

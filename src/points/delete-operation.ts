@@ -2,7 +2,11 @@ import type { JobOperation } from '../jobs/job-runner.js';
 import type { OperationContext } from '../backup/operation-context.js';
 import { BackupInUse } from '../errors.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
-import type { PointPlace } from './point-place.js';
+import type { RepositoryTarget } from '../repo/target.js';
+import type { KeyedLock } from '../util/keyed-lock.js';
+
+/** What a delete needs of a repository target. */
+export type PointPlace = Pick<RepositoryTarget, 'name' | 'deletePoint' | 'finishDelete'>;
 
 /** What a delete journals: the places it has finished, so a restart goes on with the rest. */
 export interface DeleteRecord {
@@ -25,7 +29,7 @@ export interface DeleteResult {
  * folder goes last). Refused again at run time when an instant restore has begun reading
  * the point since the request was accepted.
  */
-export function deleteOperation(deps: { places: PointPlace[]; pending: PendingInstantStore }): JobOperation {
+export function deleteOperation(deps: { places: PointPlace[]; pending: PendingInstantStore; locks: KeyedLock }): JobOperation {
   return {
     async run(job, ctx: OperationContext<DeleteRecord>) {
       const started = Date.now();
@@ -34,16 +38,19 @@ export function deleteOperation(deps: { places: PointPlace[]; pending: PendingIn
       if (user) throw new BackupInUse(`backup ${backupId} is read by the unfinished instant restore of ${user.domain_name}`);
       const record: DeleteRecord = { action: 'delete', backup_id: backupId, done: [] };
       const places: DeleteResult['places'] = [];
-      for (const place of deps.places) {
-        await ctx.checkpoint(record);
-        const report = await place.deletePoint(job.domain_uuid, backupId, {
-          signal: ctx.signal,
-          onTotal: (bytes) => ctx.progress.setTotal(bytes),
-          onBytes: (bytes) => ctx.progress.add(bytes),
-        });
-        if (report) places.push({ place: place.name, merged_into: report.merged_into, bytes_written: report.bytes_written });
-        record.done.push(place.name);
-      }
+      // The replicator copies none of the domain's points meanwhile, so none comes back.
+      await deps.locks.run(job.domain_uuid, async () => {
+        for (const place of deps.places) {
+          await ctx.checkpoint(record);
+          const report = await place.deletePoint(job.domain_uuid, backupId, {
+            signal: ctx.signal,
+            onTotal: (bytes) => ctx.progress.setTotal(bytes),
+            onBytes: (bytes) => ctx.progress.add(bytes),
+          });
+          if (report) places.push({ place: place.name, merged_into: report.merged_into, bytes_written: report.bytes_written });
+          record.done.push(place.name);
+        }
+      });
       return { backup_id: backupId, places, duration_ms: Date.now() - started } satisfies DeleteResult;
     },
 

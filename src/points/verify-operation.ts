@@ -1,5 +1,5 @@
 import type { JobOperation } from '../jobs/job-runner.js';
-import type { FileRepository } from '../repo/file-repository.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import { verifyPoints } from '../repo/verify-points.js';
 
 /**
@@ -7,7 +7,7 @@ import { verifyPoints } from '../repo/verify-points.js';
  * domain. Finding a corrupt point is the job's result, not its failure: the job fails
  * only when it cannot read the repository at all.
  */
-export function verifyOperation(deps: { repo: FileRepository }): JobOperation {
+export function verifyOperation(deps: { repo: RepositoryTarget }): JobOperation {
   return {
     run: (job, ctx) =>
       verifyPoints(deps.repo, job.domain_uuid, (job.request.args as { backupId: string | null }).backupId, {

@@ -1,11 +1,13 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry } from '../errors.js';
-import { ensureDirectory, fsyncDirectory, writeJsonAtomic } from '../util/atomic-file.js';
+import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { copyFileHashed } from '../backup/snapshot/copy-file.js';
+import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry, VerificationFailed } from '../errors.js';
+import { ensureDirectory, fsyncDirectory, fsyncFile, writeJsonAtomic } from '../util/atomic-file.js';
 import { isBackupId, isHostName, isUuid } from '../util/ids.js';
 import { entryKind, readRegularFile, UnreadableEntry, wrongKind, type EntryKind } from '../util/no-follow-fs.js';
 import {
   invalidPoint,
+  MANIFEST,
   MAX_MANIFEST_BYTES,
   readPoint,
   sortPoints,
@@ -14,14 +16,14 @@ import {
   type PointScan,
 } from './point-reading.js';
 import type { Manifest } from './point.js';
+import { deletePoint, finishDelete, type DeleteOptions, type DeleteReport } from './delete-point.js';
+import type { FreeSpace, OpenedPoints, RepositoryTarget, SweepReport, TransferOptions } from './target.js';
 
-/** What the start-up sweep did: it removes this host's staging folders, nothing else. */
-export interface SweepReport {
-  removed: string[];
-  /** Points (and domain folders) kept but not trusted. */
-  invalid: InvalidPoint[];
-  /** Staging entries left alone: other hosts', older unnamed ones, symlinks. */
-  kept: { path: string; reason: string }[];
+export interface FileTargetOptions {
+  /** The target's name in a point's `targets`. */
+  name: string;
+  /** Bytes per second for copies into this target (replication); 0 means unlimited. */
+  bandwidthBytesPerS: number;
 }
 
 /**
@@ -38,18 +40,26 @@ export interface SweepReport {
  * newer format, or filed under another domain is reported and skipped, never deleted.
  * Only ids, UUIDs and the host name that passed their pattern check become path parts.
  */
-export class FileRepository {
+export class FileRepository implements RepositoryTarget {
   private readonly ownStagingPrefix: string;
+  readonly name: string;
+  readonly location: string;
+  readonly opensInPlace = true;
+  private readonly bandwidthBytesPerS: number;
 
   constructor(
     readonly root: string,
     /** This agent's host name: it names the staging folders this host may remove. */
     readonly host: string,
+    options: Partial<FileTargetOptions> = {},
   ) {
     if (!isHostName(host)) {
       throw new InvalidArgument(`host name ${JSON.stringify(host)} cannot name staging folders: use letters, digits, '.', '_' and '-'`);
     }
     this.ownStagingPrefix = `${STAGING_PREFIX}${host}-`;
+    this.name = options.name ?? 'local';
+    this.location = `file://${root}`;
+    this.bandwidthBytesPerS = options.bandwidthBytesPerS ?? 0;
   }
 
   domainDir(domainUuid: string): string {
@@ -125,11 +135,41 @@ export class FileRepository {
     return staging;
   }
 
+  /** The staging folder is in the repository itself: QEMU writes the point where it stays. */
+  stagingFolder(domainUuid: string, backupId: string): string {
+    return this.partialDir(domainUuid, backupId);
+  }
+
+  /**
+   * Publishes a point. From its own staging folder the files are in place, fsynced and
+   * hashed by the engine that wrote them; from anywhere else (another target's opened
+   * point) each file is copied into staging, fsynced and its sha256 compared first.
+   */
+  async publishPoint(manifest: Manifest, from: string, options: TransferOptions = {}): Promise<void> {
+    const staging = this.partialDir(manifest.domain_uuid, manifest.backup_id);
+    if (resolve(from) !== staging) {
+      await this.beginPoint(manifest.domain_uuid, manifest.backup_id);
+      for (const disk of manifest.disks) {
+        const copy = join(staging, disk.file);
+        const sha256 = await copyFileHashed(join(from, disk.file), copy, {
+          signal: options.signal ?? new AbortController().signal,
+          onBytes: options.onBytes ?? (() => undefined),
+          bandwidth: this.bandwidthBytesPerS,
+        });
+        await fsyncFile(copy);
+        if (sha256 !== disk.sha256) {
+          throw new VerificationFailed(`${disk.file} of backup ${manifest.backup_id} copied as sha256 ${sha256}, its manifest says ${disk.sha256}`);
+        }
+      }
+    }
+    await this.commitPoint(manifest);
+  }
+
   /**
    * Publishes a staged point: the manifest goes in last (fsynced), then one rename makes
    * the folder a point. The caller has fsynced the data files already.
    */
-  async commitPoint(manifest: Manifest): Promise<string> {
+  private async commitPoint(manifest: Manifest): Promise<string> {
     const staging = this.partialDir(manifest.domain_uuid, manifest.backup_id);
     const final = this.pointDir(manifest.domain_uuid, manifest.backup_id);
     await writeJsonAtomic(join(staging, MANIFEST), manifest);
@@ -153,6 +193,35 @@ export class FileRepository {
     await fsyncDirectory(this.domainDir(domainUuid));
     await this.discardPartial(domainUuid, backupId);
   }
+
+  async deletePoint(domainUuid: string, backupId: string, options: DeleteOptions): Promise<DeleteReport | null> {
+    if (!(await this.hasPoint(domainUuid, backupId))) return null;
+    return deletePoint(this, domainUuid, backupId, options);
+  }
+
+  finishDelete(domainUuid: string, backupId: string): Promise<'deleted' | 'kept'> {
+    return finishDelete(this, domainUuid, backupId);
+  }
+
+  /** The file system the repository is (or, before its first point, will be) on. */
+  async freeSpace(): Promise<FreeSpace> {
+    for (let dir = this.root; ; dir = dirname(dir)) {
+      try {
+        const fs = await statfs(dir);
+        return { free_bytes: fs.bavail * fs.bsize, total_bytes: fs.blocks * fs.bsize };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+      }
+    }
+  }
+
+  /** The points' own folders: QEMU and qemu-img read the repository in place. */
+  async openPoints(domainUuid: string, backupIds: readonly string[]): Promise<OpenedPoints> {
+    for (const backupId of backupIds) this.pointDir(domainUuid, backupId);
+    return { root: this.root, dirOf: (backupId) => this.pointDir(domainUuid, backupId), release: async () => undefined };
+  }
+
+  async close(): Promise<void> {}
 
   /** Removes this host's staging folder of a point; anything else by that name stays. */
   async discardPartial(domainUuid: string, backupId: string): Promise<void> {
@@ -271,7 +340,6 @@ export class FileRepository {
   }
 }
 
-export const MANIFEST = 'manifest.json';
 const STAGING_PREFIX = '.partial-';
 const FOLDER_MODE = 0o750;
 

@@ -6,7 +6,8 @@ import { InvalidRepositoryEntry, PointCorrupt, VerificationFailed } from '../err
 import { imageInfo, isImageFormat, readChain, rebaseKeepingContent, sameContent, type ImageLayer } from '../qemu/qemu-img.js';
 import { fsyncDirectory, writeJsonAtomic } from '../util/atomic-file.js';
 import { entryKind, readRegularFile, UnreadableEntry } from '../util/no-follow-fs.js';
-import { MANIFEST, type FileRepository } from './file-repository.js';
+import type { FileRepository } from './file-repository.js';
+import { MANIFEST } from './point-reading.js';
 import { backingProblem, chainProblem, mergedManifest } from './point-chain.js';
 import { MAX_MANIFEST_BYTES, readPoint } from './point-reading.js';
 import type { Manifest, PointDisk } from './point.js';

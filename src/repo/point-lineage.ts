@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { BackupNotFound, InvalidRepositoryEntry, PointCorrupt } from '../errors.js';
-import type { FileRepository } from './file-repository.js';
+import type { OpenedPoints, RepositoryTarget, TransferOptions } from './target.js';
 import type { Manifest, PointDisk } from './point.js';
 
 /**
@@ -8,7 +8,7 @@ import type { Manifest, PointDisk } from './point.js';
  * trusted point of the same domain; a parent that is gone or untrusted makes the point
  * unrestorable (PointCorrupt), since its files are only the differences to that parent.
  */
-export async function pointChain(repo: FileRepository, domainUuid: string, backupId: string): Promise<Manifest[]> {
+export async function pointChain(repo: RepositoryTarget, domainUuid: string, backupId: string): Promise<Manifest[]> {
   const chain = [await repo.getPoint(domainUuid, backupId)];
   for (let parent = chain[0]!.parent; parent !== null; parent = chain.at(-1)!.parent) {
     if (chain.some((m) => m.backup_id === parent)) throw new PointCorrupt(`the chain of backup ${backupId} loops at ${parent}`);
@@ -23,11 +23,24 @@ export async function pointChain(repo: FileRepository, domainUuid: string, backu
   return chain;
 }
 
-/** Every disk file of a chain of points, by absolute path, with what its manifest recorded. */
-export function chainDisks(repo: FileRepository, domainUuid: string, chain: readonly Manifest[]): Map<string, PointDisk> {
+/** Every disk file of a chain of opened points, by local path, with what its manifest recorded. */
+export function chainDisks(opened: OpenedPoints, chain: readonly Manifest[]): Map<string, PointDisk> {
   const disks = new Map<string, PointDisk>();
   for (const point of chain) {
-    for (const disk of point.disks) disks.set(join(repo.pointDir(domainUuid, point.backup_id), disk.file), disk);
+    for (const disk of point.disks) disks.set(join(opened.dirOf(point.backup_id), disk.file), disk);
   }
   return disks;
+}
+
+/** A point's chain opened for reading: the manifests (the point first) and the local files. */
+export interface OpenedChain {
+  chain: Manifest[];
+  opened: OpenedPoints;
+  disks: Map<string, PointDisk>;
+}
+
+export async function openChain(repo: RepositoryTarget, domainUuid: string, backupId: string, options?: TransferOptions): Promise<OpenedChain> {
+  const chain = await pointChain(repo, domainUuid, backupId);
+  const opened = await repo.openPoints(domainUuid, chain.map((m) => m.backup_id), options);
+  return { chain, opened, disks: chainDisks(opened, chain) };
 }

@@ -37,6 +37,9 @@ export interface PointLocation {
 
 const UTF8 = new TextDecoder('utf-8');
 
+/** The file of a point folder that makes it a point; written last. */
+export const MANIFEST = 'manifest.json';
+
 /** The largest manifest.json read; the domain XML inside is what makes manifests large. */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 

@@ -72,6 +72,11 @@ export interface Manifest extends BackupPoint {
   host_disks: HostDisk[];
 }
 
+/** A point as replies show it: with the targets it is complete on, the primary first. */
+export interface PlacedPoint extends BackupPoint {
+  targets: string[];
+}
+
 export function pointOf(manifest: Manifest): BackupPoint {
   const {
     manifest_version: _version,

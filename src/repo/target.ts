@@ -26,6 +26,11 @@ export interface RepositoryTarget {
   readonly name: string;
   /** The target's URL with no secret in it: for logs, errors and replies. */
   readonly location: string;
+  /**
+   * True when `openPoints` gives the target's own files at paths that stay (a file
+   * target): what an instant restore needs, since its domain reads them until its copy ends.
+   */
+  readonly opensInPlace: boolean;
 
   /** The UUIDs of the domains the target holds anything for. */
   listDomains(): Promise<string[]>;
@@ -80,6 +85,7 @@ export interface RepositoryTarget {
 export interface OpenedPoints {
   /** The local folder that mirrors the target's root. */
   readonly root: string;
+
   /** The local folder of one of the opened points. */
   dirOf(backupId: string): string;
   release(): Promise<void>;

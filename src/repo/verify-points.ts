@@ -4,7 +4,7 @@ import { checkImage, imageInfo } from '../qemu/qemu-img.js';
 import { isBackupId } from '../util/ids.js';
 import { resolveChains, untrustedVerdict, worst, type OwnVerdict, type PointStatus, type PointVerdict } from './chain-verdicts.js';
 import { diskContentFault, diskPresenceFault, type DiskFault, type ProgressOptions } from './disk-integrity.js';
-import type { FileRepository } from './file-repository.js';
+import type { OpenedPoints, RepositoryTarget } from './target.js';
 import { backingProblem } from './point-chain.js';
 import type { InvalidPoint, PointScan } from './point-reading.js';
 import type { Manifest, PointDisk } from './point.js';
@@ -40,7 +40,7 @@ export type VerifyOptions = ProgressOptions;
  * otherwise the point and its ancestors. Rejects with the signal's reason once aborted.
  */
 export async function verifyPoints(
-  repo: FileRepository,
+  repo: RepositoryTarget,
   domainUuid: string,
   backupId: string | null,
   options: VerifyOptions = {},
@@ -53,11 +53,12 @@ export async function verifyPoints(
   const byId = new Map(scan.points.map((p) => [p.backup_id, p]));
 
   let bytesRead = 0;
-  const checker = new PointChecker(repo, domainUuid, byId, signal, (bytes) => {
+  const opened = await repo.openPoints(domainUuid, selection.points.map((p) => p.backup_id), { signal });
+  const checker = new PointChecker(opened, byId, signal, (bytes) => {
     bytesRead += bytes;
     options.onBytes?.(bytes);
   });
-  const own = await checker.checkAll(selection.points, options.onTotal);
+  const own = await checker.checkAll(selection.points, options.onTotal).finally(() => opened.release());
   const chained = resolveChains(selection.points, own, byId, scan.invalid);
   const verdicts = [...chained, ...selection.invalid.map(untrustedVerdict)];
   const count = (status: PointStatus) => verdicts.filter((v) => v.status === status).length;
@@ -86,8 +87,7 @@ function selectPoints(scan: PointScan, domainUuid: string, backupId: string | nu
 /** Checks each point's own files; the chain between points is judged afterwards. */
 class PointChecker {
   constructor(
-    private readonly repo: FileRepository,
-    private readonly domainUuid: string,
+    private readonly opened: OpenedPoints,
     private readonly byId: ReadonlyMap<string, Manifest>,
     private readonly signal: AbortSignal,
     private readonly onBytes: (bytes: number) => void,
@@ -99,7 +99,7 @@ class PointChecker {
     const toRead: { point: Manifest; disk: PointDisk; file: string }[] = [];
     for (const point of points) {
       for (const disk of point.disks) {
-        const file = join(this.repo.pointDir(this.domainUuid, point.backup_id), disk.file);
+        const file = join(this.opened.dirOf(point.backup_id), disk.file);
         const fault = await diskPresenceFault(file, disk);
         if (fault) faults.get(point.backup_id)!.push(fault);
         else toRead.push({ point, disk, file });
@@ -145,6 +145,6 @@ class PointChecker {
 
   /** qemu-img names files by their host paths; replies name them inside the repository. */
   private withoutRoot(text: string): string {
-    return text.replaceAll(`${this.repo.root}/`, '').replaceAll(this.repo.root, '');
+    return text.replaceAll(`${this.opened.root}/`, '').replaceAll(this.opened.root, '');
   }
 }

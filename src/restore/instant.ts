@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { OperationContext } from '../backup/operation-context.js';
-import { PointCorrupt, RestoreIncomplete, UnsupportedDisk } from '../errors.js';
+import { InvalidArgument, PointCorrupt, RestoreIncomplete, UnsupportedDisk } from '../errors.js';
+import type { RepositoryTarget } from '../repo/target.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import { createQcow2, imageInfo, rebaseKeepingContent, type ImageLayer } from '../qemu/qemu-img.js';
-import { chainDisks, pointChain } from '../repo/point-lineage.js';
+import { chainDisks, openChain } from '../repo/point-lineage.js';
 import { flatDefinitionXml } from './restore-xml.js';
 import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { letQemuRead, revokeQemuRead } from '../repo/qemu-access.js';
@@ -30,6 +31,16 @@ export function refuseRawForInstant(plan: RestorePlan): void {
   const raw = plan.disks.find((d) => d.format !== 'qcow2');
   if (raw) {
     throw new UnsupportedDisk(`disk ${raw.target} is ${raw.format} at ${raw.final}; an instant restore needs a qcow2 disk (use a normal restore)`);
+  }
+}
+
+/**
+ * The domain reads the point until its copy ends, so the point must be the target's own
+ * files: a target whose points are fetched into a local copy first cannot serve one.
+ */
+export function refuseCopiedForInstant(repo: Pick<RepositoryTarget, 'opensInPlace' | 'location'>): void {
+  if (!repo.opensInPlace) {
+    throw new InvalidArgument(`restore(instant=true) needs a repository QEMU can open in place; ${repo.location} is copied to this host first: restore with instant=false`);
   }
 }
 
@@ -67,12 +78,11 @@ export async function copyInBackground(
   deps: RestoreDeps & { log: Logger },
   ctx: Pick<OperationContext<unknown>, 'signal' | 'progress' | 'log'>,
 ): Promise<void> {
-  const chain = await pointChain(deps.repo, pending.source_uuid, pending.backup_id);
-  const disks = chainDisks(deps.repo, pending.source_uuid, chain);
+  const { opened, disks } = await openChain(deps.repo, pending.source_uuid, pending.backup_id);
   const [hashes] = await Promise.all([
     filesMatch([...disks.keys()], { signal: ctx.signal, disks }),
     pullAll(domain, pending.plan, deps, ctx),
-  ]);
+  ]).finally(() => opened.release());
   const stillBacked = await disksWithBacking(pending.plan);
   if (stillBacked.length > 0) {
     throw new RestoreIncomplete(`disk(s) ${stillBacked.join(', ')} of ${domain.name} still read from the repository after the copy`);
@@ -142,11 +152,11 @@ export async function endRepositoryRead(
 }
 
 async function revokeFromReleasedPoints(done: Pick<PendingInstantRestore, 'source_uuid' | 'backup_id' | 'chain'>, deps: RestoreDeps): Promise<void> {
-  const chain = await pointChain(deps.repo, done.source_uuid, done.backup_id);
+  const { chain, opened } = await openChain(deps.repo, done.source_uuid, done.backup_id);
   const stillRead = new Set((await deps.pending.list()).filter((r) => r.source_uuid === done.source_uuid).flatMap((r) => r.chain));
   const released = chain.filter((point) => !stillRead.has(point.backup_id));
-  const files = [...chainDisks(deps.repo, done.source_uuid, released).keys()];
-  await revokeQemuRead(files, imageOwnerUid(chain[0]!.domain_xml));
+  const files = [...chainDisks(opened, released).keys()];
+  await revokeQemuRead(files, imageOwnerUid(chain[0]!.domain_xml)).finally(() => opened.release());
 }
 
 /**

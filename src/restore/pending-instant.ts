@@ -1,9 +1,5 @@
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { InvalidArgument } from '../errors.js';
-import { ensureDirectory, writeJsonAtomic } from '../util/atomic-file.js';
+import { DomainRecordStore } from '../util/domain-records.js';
 import { isBackupId, isUuid } from '../util/ids.js';
-import { entryKind, readRegularFile } from '../util/no-follow-fs.js';
 import type { RestorePlan } from './plan.js';
 
 /**
@@ -27,51 +23,38 @@ export interface PendingInstantRestore {
   created_at: string;
 }
 
-const MAX_RECORD_BYTES = 1 << 20;
-
 /** `<state>/instant/<domain uuid>.json`, one per domain. */
 export class PendingInstantStore {
-  constructor(private readonly dir: string) {}
+  private readonly records: DomainRecordStore<PendingInstantRestore>;
 
-  async save(record: PendingInstantRestore): Promise<void> {
-    await ensureDirectory(this.dir);
-    await writeJsonAtomic(this.path(record.domain_uuid), record);
+  constructor(dir: string) {
+    this.records = new DomainRecordStore(dir, parsePendingInstant);
   }
 
-  async load(domainUuid: string): Promise<PendingInstantRestore | null> {
-    const path = this.path(domainUuid);
-    if ((await entryKind(path)) === 'missing') return null;
-    return parsePendingInstant(new TextDecoder().decode(await readRegularFile(path, MAX_RECORD_BYTES)));
+  save(record: PendingInstantRestore): Promise<void> {
+    return this.records.save(record.domain_uuid, record);
+  }
+
+  load(domainUuid: string): Promise<PendingInstantRestore | null> {
+    return this.records.load(domainUuid);
   }
 
   async list(): Promise<PendingInstantRestore[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
     const records: PendingInstantRestore[] = [];
-    for (const name of names.filter((n) => n.endsWith('.json') && isUuid(n.slice(0, -5)))) {
-      const record = await this.load(name.slice(0, -5));
+    for (const uuid of await this.records.domains()) {
+      const record = await this.load(uuid);
       if (record) records.push(record);
     }
     return records;
   }
 
-  async remove(domainUuid: string): Promise<void> {
-    await rm(this.path(domainUuid), { force: true });
+  remove(domainUuid: string): Promise<void> {
+    return this.records.remove(domainUuid);
   }
 
   /** The pending restore that reads from this point of `sourceUuid`, if any: the point must stay. */
   async userOf(sourceUuid: string, backupId: string): Promise<PendingInstantRestore | null> {
     return (await this.list()).find((r) => r.chain.includes(backupId) && sameUuid(r.source_uuid, sourceUuid)) ?? null;
-  }
-
-  private path(domainUuid: string): string {
-    if (!isUuid(domainUuid)) throw new InvalidArgument(`not a domain UUID: ${domainUuid}`);
-    return join(this.dir, `${domainUuid.toLowerCase()}.json`);
   }
 }
 

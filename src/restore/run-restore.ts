@@ -7,11 +7,12 @@ import { DomainExists, DomainNotFound } from '../errors.js';
 import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { isAgentOverlay } from '../backup/snapshot/plan.js';
 import type { HypervisorDomain, HypervisorSession } from '../libvirt/hypervisor.js';
-import type { FileRepository } from '../repo/file-repository.js';
-import { chainDisks, pointChain } from '../repo/point-lineage.js';
+import type { RepositoryTarget } from '../repo/target.js';
+import type { OpenedChain } from '../repo/point-lineage.js';
+import { openChain } from '../repo/point-lineage.js';
 import type { Manifest } from '../repo/point.js';
 import { buildDisk, pointLayers } from './build-disk.js';
-import { copyInBackground, createOverlay, endRepositoryRead, pendingOf, refuseRawForInstant } from './instant.js';
+import { copyInBackground, createOverlay, endRepositoryRead, pendingOf, refuseCopiedForInstant, refuseRawForInstant } from './instant.js';
 import type { PendingInstantStore } from './pending-instant.js';
 import type { ImageLayer } from '../qemu/qemu-img.js';
 import type { RestoreRecord } from './journal-record.js';
@@ -32,7 +33,7 @@ export interface RestoreSettings {
 }
 
 export interface RestoreDeps {
-  repo: FileRepository;
+  repo: RepositoryTarget;
   session: HypervisorSession;
   chains: ChainRecordStore;
   pending: PendingInstantStore;
@@ -69,20 +70,35 @@ export async function runRestore(
   deps: RestoreDeps,
   ctx: OperationContext<RestoreRecord>,
 ): Promise<RestoreResult> {
+  if (request.instant) refuseCopiedForInstant(deps.repo);
+  const { chain, opened, disks } = await openChain(deps.repo, source.uuid, request.backupId, { signal: ctx.signal });
+  try {
+    return await restoreFromOpened(source, request, { chain, opened, disks }, deps, ctx);
+  } finally {
+    // An instant restore's domain keeps reading the points: they are the target's own files.
+    if (!request.instant) await opened.release();
+  }
+}
+
+async function restoreFromOpened(
+  source: { uuid: string; name: string },
+  request: RestoreRequest,
+  { chain, opened, disks }: OpenedChain,
+  deps: RestoreDeps,
+  ctx: OperationContext<RestoreRecord>,
+): Promise<RestoreResult> {
   const started = Date.now();
-  const chain = await pointChain(deps.repo, source.uuid, request.backupId);
   const point = chain[0]!;
   const live = await lookupOrNull(deps.session, source.uuid);
   const identity = await identityFor(request, source, point, deps);
   const plan = planRestore({
     point,
-    pointDir: deps.repo.pointDir(source.uuid, point.backup_id),
+    pointDir: opened.dirOf(point.backup_id),
     identity,
     owners: identity.kind === 'same' ? await ownersFor(live, point) : [],
     jobTag: randomUUID().slice(0, 8),
   });
   if (request.instant) refuseRawForInstant(plan);
-  const disks = chainDisks(deps.repo, source.uuid, chain);
   const layers = new Map<string, ImageLayer[]>();
   for (const disk of plan.disks) layers.set(disk.target, await pointLayers(disk, disks));
   const wasRunning = live !== null && (await live.runState()) !== 'shutoff';

@@ -80,7 +80,7 @@ export async function buildRepoChain(repo: FileRepository, spec: RepoChainSpec):
       });
     }
     const manifest = pointManifest(spec.domainUuid, backupId, index, parent, pointDisks);
-    await repo.commitPoint(manifest);
+    await repo.publishPoint(manifest, repo.stagingFolder(spec.domainUuid, backupId));
     manifests.push(manifest);
   }
   return manifests;
@@ -151,11 +151,15 @@ function domainXml(domainUuid: string, disks: PointDisk[]): string {
  * converted to raw (every layer's format named, nothing probed), by target.
  */
 export async function flattenedSha256(repo: FileRepository, domainUuid: string, backupId: string): Promise<Record<string, string>> {
-  const manifest = await repo.getPoint(domainUuid, backupId);
+  return flattenedSha256At(await repo.getPoint(domainUuid, backupId), repo.pointDir(domainUuid, backupId), repo.root);
+}
+
+/** The same for a point whose files are in `pointDir`; the raw copies go in `scratch`. */
+export async function flattenedSha256At(manifest: Manifest, pointDir: string, scratch: string): Promise<Record<string, string>> {
   const sums: Record<string, string> = {};
   for (const disk of manifest.disks) {
-    const chain = await readChain({ file: join(repo.pointDir(domainUuid, backupId), disk.file), format: disk.format });
-    const raw = join(repo.root, `flat-${randomUUID()}.raw`);
+    const chain = await readChain({ file: join(pointDir, disk.file), format: disk.format });
+    const raw = join(scratch, `flat-${randomUUID()}.raw`);
     try {
       await qemu('qemu-img', 'convert', '-U', '-f', disk.format, '-O', 'raw', chainSpec(chain), raw);
       sums[disk.target] = await sha256Of(raw);

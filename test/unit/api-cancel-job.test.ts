@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createApi, type ApiCall } from '../../src/api/methods.js';
+import { createApi, type ApiCall, type ApiDeps } from '../../src/api/methods.js';
 import { InvalidArgument, JobNotCancellable, JobNotFound } from '../../src/errors.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
-import type { FileRepository } from '../../src/repo/file-repository.js';
+import type { RepositoryTarget } from '../../src/repo/target.js';
 import type { PendingInstantStore } from '../../src/restore/pending-instant.js';
 import { controllableOperation, runner, submission, tempState, uuidA, uuidB } from '../support/job-runner-fakes.js';
 
@@ -11,7 +11,17 @@ async function setup() {
   const jobs = runner(tempState(), fake.operation, [], 1);
   await jobs.start();
   // cancel_job needs neither libvirt nor the repository.
-  const api = createApi({ host: 'h', version: '0', hypervisor: {} as Hypervisor, repo: {} as FileRepository, jobs, defaultEngine: 'auto', pending: {} as PendingInstantStore });
+  const api = createApi({
+    host: 'h',
+    version: '0',
+    hypervisor: {} as Hypervisor,
+    repo: {} as RepositoryTarget,
+    jobs,
+    defaultEngine: 'auto',
+    pending: {} as PendingInstantStore,
+    roles: ['compute'],
+    replicas: {} as ApiDeps['replicas'],
+  });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };
     return (await api.dispatch(request)).result;

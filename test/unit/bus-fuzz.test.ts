@@ -152,7 +152,10 @@ function fakeApi(submitted: JobSubmission[]) {
     },
     defaultEngine: 'auto',
     pending: { load: async () => null, userOf: async () => null },
+    roles: ['compute'],
+    replicas: { targetsOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null },
     repo: {
+      opensInPlace: true,
       listPoints: async () => [],
       listDomains: async () => [],
       latestPoint: async () => null,

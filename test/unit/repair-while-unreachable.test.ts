@@ -10,7 +10,7 @@ import {
   takeAndPublish,
 } from '../../src/backup/engine.js';
 import { HypervisorError, RepairPending, ToolFailed } from '../../src/errors.js';
-import type { FileRepository } from '../../src/repo/file-repository.js';
+import type { RepositoryTarget } from '../../src/repo/target.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { silentLog } from '../support/job-runner-fakes.js';
 
@@ -71,7 +71,7 @@ describe('the engines\' frame (takeAndPublish)', () => {
   const manifest = { backup_id: 'b' } as unknown as Manifest;
   const frame = (settle: () => Promise<unknown>, take: () => Promise<Manifest> = async () => manifest) =>
     takeAndPublish(take, {
-      repo: { commitPoint: async () => undefined } as unknown as FileRepository,
+      repo: { stagingFolder: () => '/staging', publishPoint: async () => undefined } as unknown as RepositoryTarget,
       record: { ...record },
       ctx: { log: silentLog, signal: new AbortController().signal, progress: { setTotal() {}, add() {} }, checkpoint: async () => {} },
       publishedPhase: 'committing',

@@ -12,9 +12,9 @@ import { TokenBucket } from '../../src/repo/ssh/throttle.js';
 
 describe('parseSshUrl', () => {
   it('reads user, host, port (22 by default) and the absolute root', () => {
-    expect(parseSshUrl('ssh://dr@dr.example.org/srv/virt-dr')).toEqual({ user: 'dr', host: 'dr.example.org', port: 22, root: '/srv/virt-dr' });
-    expect(parseSshUrl('ssh://virt_dr@10.0.0.5:2222/srv/repo/')).toEqual({ user: 'virt_dr', host: '10.0.0.5', port: 2222, root: '/srv/repo' });
-    expect(parseSshUrl('ssh://dr@[::1]:2200/a/b.c_d+e-f')).toEqual({ user: 'dr', host: '::1', port: 2200, root: '/a/b.c_d+e-f' });
+    expect(parseSshUrl('ssh://dr@dr.example.org/srv/virt-dr')).toEqual({ user: 'dr', host: 'dr.example.org', port: 22, path: '/srv/virt-dr' });
+    expect(parseSshUrl('ssh://virt_dr@10.0.0.5:2222/srv/repo/')).toEqual({ user: 'virt_dr', host: '10.0.0.5', port: 2222, path: '/srv/repo' });
+    expect(parseSshUrl('ssh://dr@[::1]:2200/a/b.c_d+e-f')).toEqual({ user: 'dr', host: '::1', port: 2200, path: '/a/b.c_d+e-f' });
   });
 
   it('shows the location with the port and brackets, and nothing else', () => {

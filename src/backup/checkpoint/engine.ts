@@ -1,7 +1,7 @@
 import { CheckpointInvalid } from '../../errors.js';
 import { imageOwnerUid } from '../../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
-import type { FileRepository } from '../../repo/file-repository.js';
+import type { RepositoryTarget } from '../../repo/target.js';
 import type { Manifest } from '../../repo/point.js';
 import { letQemuReach, revokeQemuAccess } from '../../repo/qemu-access.js';
 import {
@@ -43,7 +43,7 @@ export interface CheckpointRecord extends EngineJournalRecord {
 }
 
 export interface CheckpointEngineDeps {
-  repo: FileRepository;
+  repo: RepositoryTarget;
   settings: BackupSettings;
 }
 
@@ -69,7 +69,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
         backup_id: input.backupId,
         stopped_by: null,
         freeze_requested: false,
-        staging: repo.partialDir(domain.uuid, input.backupId),
+        staging: repo.stagingFolder(domain.uuid, input.backupId),
         checkpoint: null,
         previous_checkpoint: input.latest?.checkpoint?.name ?? null,
         tracked: input.disks.filter((d) => d.format === 'qcow2').map((d) => ({ target: d.target, file: d.file })),

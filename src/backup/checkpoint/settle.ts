@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
-import type { FileRepository } from '../../repo/file-repository.js';
+import type { RepositoryTarget } from '../../repo/target.js';
 import { releaseGuest } from '../release-guest.js';
 import { abortBackupJob } from './backup-job.js';
 import type { CheckpointRecord } from './engine.js';
@@ -9,7 +9,7 @@ import { bitmapsInImages, tidyCheckpoints } from './tidy.js';
 export interface CheckpointSettleDeps {
   /** Null when the domain no longer exists: only the repository is tidied then. */
   domain: HypervisorDomain | null;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   log: Logger;
   signal: AbortSignal;
 }

@@ -1,4 +1,4 @@
-import type { FileRepository } from '../../repo/file-repository.js';
+import type { RepositoryTarget } from '../../repo/target.js';
 import type { Manifest, PointDisk } from '../../repo/point.js';
 import type { SnapshotRecord } from './journal-record.js';
 import type { ChainRecordStore } from './chain-record.js';
@@ -12,7 +12,7 @@ import { settleBackup } from './settle.js';
 import { diskSnapshotXml } from './snapshot-xml.js';
 
 export interface SnapshotEngineDeps {
-  repo: FileRepository;
+  repo: RepositoryTarget;
   chains: ChainRecordStore;
   settings: BackupSettings;
 }

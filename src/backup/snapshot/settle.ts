@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseDomainDisks } from '../../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
-import type { FileRepository } from '../../repo/file-repository.js';
+import type { RepositoryTarget } from '../../repo/target.js';
 import { sleep } from '../../util/abortable-sleep.js';
 import type { SnapshotRecord } from './journal-record.js';
 import type { ChainRecordStore } from './chain-record.js';
@@ -12,7 +12,7 @@ import { releaseGuest } from '../release-guest.js';
 export interface SettleDeps {
   /** Null when the domain no longer exists: only the repository is tidied then. */
   domain: HypervisorDomain | null;
-  repo: FileRepository;
+  repo: RepositoryTarget;
   chains: ChainRecordStore;
   log: Logger;
   signal: AbortSignal;

@@ -11,7 +11,6 @@ import { isBackupId, isHostName, isUuid } from '../../util/ids.js';
  *
  * Only ids, UUIDs and the host name that passed their pattern check become path parts.
  */
-export const MANIFEST = 'manifest.json';
 export const STAGING_PREFIX = '.partial-';
 
 export class RepositoryLayout {

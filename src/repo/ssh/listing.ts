@@ -3,6 +3,7 @@ import { isBackupId, isUuid } from '../../util/ids.js';
 import { UnreadableEntry, wrongKind, type EntryKind } from '../../util/no-follow-fs.js';
 import {
   invalidPoint,
+  MANIFEST,
   MAX_MANIFEST_BYTES,
   readPoint,
   sortPoints,
@@ -11,7 +12,7 @@ import {
   type PointScan,
 } from '../point-reading.js';
 import type { Manifest } from '../point.js';
-import { MANIFEST, STAGING_PREFIX, type RepositoryLayout } from './layout.js';
+import { STAGING_PREFIX, type RepositoryLayout } from './layout.js';
 
 /**
  * Listing a repository without trusting it, the file target's rules over any file access

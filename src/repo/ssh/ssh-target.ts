@@ -52,6 +52,8 @@ const FOLDER_MODE = 0o750;
 export class SshTarget implements RepositoryTarget {
   readonly name: string;
   readonly location: string;
+  /** openPoints gives local copies, not the target's own files. */
+  readonly opensInPlace = false;
   private readonly connection: SshConnection;
   private readonly fs: RemoteFs;
   private readonly layout: RepositoryLayout;
@@ -63,7 +65,7 @@ export class SshTarget implements RepositoryTarget {
   constructor(private readonly options: SshTargetOptions) {
     this.name = options.name;
     this.location = sshLocation(options.url);
-    this.layout = new RepositoryLayout(options.url.root, options.host);
+    this.layout = new RepositoryLayout(options.url.path, options.host);
     this.log = options.log.child({ target: options.name, location: this.location });
     this.connection = new SshConnection({
       url: options.url,
@@ -116,10 +118,22 @@ export class SshTarget implements RepositoryTarget {
     return join(this.options.spoolRoot, posix.basename(this.layout.domainDir(domainUuid)), checkedBackupId(backupId));
   }
 
+  /**
+   * Empties (or makes) the local spool folder the point's files are produced in, and this
+   * host's staging folder on the target, which marks the point as being written by this
+   * host (another host's sweep leaves it) until publishPoint fills and renames it.
+   */
   async beginPoint(domainUuid: string, backupId: string): Promise<string> {
     const folder = this.stagingFolder(domainUuid, backupId);
     await rm(folder, { recursive: true, force: true });
     await mkdir(folder, { recursive: true, mode: FOLDER_MODE });
+    await this.ensureDomainFolder(domainUuid);
+    const staging = this.layout.partialDir(domainUuid, backupId);
+    const found = await this.removeOwnStaging(staging);
+    if (found !== 'missing' && found !== 'directory') {
+      throw new InvalidRepositoryEntry(`staging entry ${posix.basename(staging)} of domain ${domainUuid} on target ${this.name} is a ${found}`);
+    }
+    await this.fs.mkdir(staging, FOLDER_MODE);
     return folder;
   }
 
@@ -149,13 +163,12 @@ export class SshTarget implements RepositoryTarget {
   /**
    * Removes a point nothing depends on: one rename makes it this host's staging folder
    * (a crash then leaves what the sweep removes, never half a point), then it goes. A
-   * point with children is kept: merging them on the target needs qemu-img there.
+   * point with children is kept: merging them on the target needs qemu-img there. Null
+   * when there is no trusted point by that id (an untrusted entry is never deleted).
    */
   async deletePoint(domainUuid: string, backupId: string, options: DeleteOptions): Promise<DeleteReport | null> {
     checkedBackupId(backupId);
-    const reading = await this.listing.readTrustedPoint(domainUuid, backupId);
-    if (!reading) return null;
-    if (!reading.valid) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainUuid} on target ${this.name} is not trusted: ${reading.reason}; it is kept`);
+    if (!(await this.hasPoint(domainUuid, backupId))) return null;
     if (childrenOf(await this.listPoints(domainUuid), backupId).length > 0) {
       throw new InvalidRepositoryEntry(`backup ${backupId} is kept on target ${this.name}: merging into children on an SSH target is not supported yet`);
     }

@@ -1,19 +1,14 @@
 import { InvalidArgument } from '../../errors.js';
+import type { SshAddress } from '../target-config.js';
 
 /**
- * `ssh://user@host:port/path`, read strictly into its parts once. The root path becomes
- * part of every remote path the target names, and of the one command it runs remotely
- * (`sha256sum`), so it is held to a plain character set here rather than escaped
- * everywhere later; the error never repeats the URL, which may hold a password by mistake.
+ * `ssh://user@host:port/path`, read strictly into its parts once (the configuration's
+ * SshAddress). The root path becomes part of every remote path the target names, and of
+ * the one command it runs remotely (`sha256sum`, single-quoted), so it is held to a plain
+ * character set as well; the error never repeats the URL, which may hold a password by
+ * mistake.
  */
-export interface SshUrl {
-  user: string;
-  /** A host name, an IPv4 address, or an IPv6 address without its brackets. */
-  host: string;
-  port: number;
-  /** Absolute, no trailing slash, no part that starts with a dot (so no `.` or `..`). */
-  root: string;
-}
+export type SshUrl = SshAddress;
 
 const URL_PATTERN = /^ssh:\/\/([^@/?#]+)@(\[[^\]/?#]*\]|[^:/?#[\]]*)(?::([0-9]*))?(\/[^?#]*)?$/;
 const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
@@ -42,11 +37,12 @@ export function parseSshUrl(url: string): SshUrl {
   if (!parts.every((p) => PATH_PART.test(p))) {
     throw refuse('each part of the root path must be letters, digits, ".", "_", "+" or "-", not starting with "."');
   }
-  return { user: userinfo, host, port, root: `/${parts.join('/')}` };
+  // The root: absolute, no trailing slash, no part that starts with a dot (so no `.` or `..`).
+  return { user: userinfo, host, port, path: `/${parts.join('/')}` };
 }
 
 /** The URL as logs and replies show it: nothing secret is ever part of an SshUrl. */
 export function sshLocation(url: SshUrl): string {
   const host = url.host.includes(':') ? `[${url.host}]` : url.host;
-  return `ssh://${url.user}@${host}:${url.port}${url.root}`;
+  return `ssh://${url.user}@${host}:${url.port}${url.path}`;
 }

@@ -1,0 +1,168 @@
+import { isAbsolute } from 'node:path';
+import { ConfigError, type AgentConfig } from '../config.js';
+
+/**
+ * The repository targets the configuration names, parsed once into types: where each is,
+ * how to reach it, and its rate limit. The first is the primary.
+ *
+ *   repo.targets  a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s}
+ *   repo.url      one target, named "primary" (VIRT_DR_REPO_URL and its companions)
+ *   repo.path     neither set: file://<repo.path>, named "local", as before targets existed
+ */
+export type TargetSpec = FileTargetSpec | SshTargetSpec;
+
+interface CommonSpec {
+  name: string;
+  bandwidthBytesPerS: number;
+  /** A secondary gets a new point this long after the primary has it. */
+  delayS: number;
+}
+
+export interface FileTargetSpec extends CommonSpec {
+  kind: 'file';
+  path: string;
+}
+
+export interface SshTargetSpec extends CommonSpec {
+  kind: 'ssh';
+  address: SshAddress;
+  /** Path of the private key file; the key itself is read when connecting, never logged. */
+  sshKey: string;
+  knownHosts: string;
+}
+
+export interface SshAddress {
+  user: string;
+  /** A name or an address; an IPv6 address without its brackets. */
+  host: string;
+  port: number;
+  /** The repository root on the server, absolute. */
+  path: string;
+}
+
+export type TargetUrl = { kind: 'file'; path: string } | ({ kind: 'ssh' } & SshAddress);
+
+/** The URL's parts, or why it cannot name a target. Passwords in URLs are refused: keys only. */
+export function parseTargetUrl(url: string): TargetUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`${JSON.stringify(url)} is not a URL: use file:///path or ssh://user@host:port/path`);
+  }
+  // The parser resolves `..` in file URLs silently; a target path must say what it means.
+  if (/\/\.\.?(\/|$)/.test(url.replace(/[?#].*$/, ''))) throw new ConfigError(`target URL path may not contain '.' or '..' steps`);
+  if (parsed.search || parsed.hash) throw new ConfigError(`target URL ${parsed.protocol}//${parsed.host}... may not have a query or a fragment`);
+  const path = repositoryPath(parsed);
+  if (parsed.protocol === 'file:') {
+    if (parsed.host !== '' && parsed.host !== 'localhost') throw new ConfigError(`file URL names host ${parsed.host}: a file target is a local path, mounted or not`);
+    return { kind: 'file', path };
+  }
+  if (parsed.protocol === 'ssh:') {
+    if (parsed.password) throw new ConfigError(`ssh target ${parsed.host}: a password in the URL is refused; the agent logs in with a key`);
+    if (!parsed.username) throw new ConfigError(`ssh target ${parsed.host}: the URL names no user (ssh://user@host:port/path)`);
+    if (!parsed.hostname) throw new ConfigError('ssh target URL names no host');
+    return {
+      kind: 'ssh',
+      user: decodeURIComponent(parsed.username),
+      host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: parsed.port ? Number(parsed.port) : 22,
+      path,
+    };
+  }
+  throw new ConfigError(`target URL scheme ${parsed.protocol} is not supported: use file:// or ssh://`);
+}
+
+/** The URL of a target with nothing secret in it (there is none: keys are files). */
+export function targetLocation(spec: TargetSpec): string {
+  if (spec.kind === 'file') return `file://${spec.path}`;
+  const host = spec.address.host.includes(':') ? `[${spec.address.host}]` : spec.address.host;
+  return `ssh://${spec.address.user}@${host}:${spec.address.port}${spec.address.path}`;
+}
+
+/** Every target, the primary first; a ConfigError names each problem found. */
+export function targetSpecs(repo: AgentConfig['repo']): TargetSpec[] {
+  if (repo.targets.length > 0 && repo.url !== '') {
+    throw new ConfigError('set repo.url (one target) or repo.targets (several), not both');
+  }
+  if (repo.targets.length === 0) {
+    if (repo.url === '') return [{ kind: 'file', name: 'local', path: repo.path, bandwidthBytesPerS: 0, delayS: 0 }];
+    return [
+      specOf(
+        { name: 'primary', url: repo.url, ssh_key: repo.ssh_key, known_hosts: repo.known_hosts, bandwidth_bytes_per_s: repo.bandwidth_bytes_per_s },
+        'repo.url',
+      ),
+    ];
+  }
+  const problems: string[] = [];
+  const specs: TargetSpec[] = [];
+  repo.targets.forEach((entry, index) => {
+    try {
+      specs.push(specOf(entry, `repo.targets[${index}]`));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err.message);
+    }
+  });
+  const names = specs.map((s) => s.name);
+  for (const name of new Set(names.filter((n, i) => names.indexOf(n) !== i))) problems.push(`target name ${name} is used twice`);
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  return specs;
+}
+
+const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ENTRY_KEYS = new Set(['name', 'url', 'ssh_key', 'known_hosts', 'bandwidth_bytes_per_s', 'delay_s']);
+
+function specOf(entry: unknown, where: string): TargetSpec {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be an object`);
+  const fields = entry as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((k) => !ENTRY_KEYS.has(k));
+  if (unknown.length > 0) throw new ConfigError(`${where} has unknown key(s) ${unknown.join(', ')}`);
+  const text = (key: string): string => {
+    const value = fields[key] ?? '';
+    if (typeof value !== 'string') throw new ConfigError(`${where}.${key} must be a string`);
+    return value;
+  };
+  const name = text('name');
+  if (!TARGET_NAME.test(name)) throw new ConfigError(`${where}.name ${JSON.stringify(name)} must be 1-64 letters, digits, '.', '_' or '-'`);
+  const whole = (key: string, what: string): number => {
+    const value = fields[key] ?? 0;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${where}.${key} must be ${what}`);
+    return value;
+  };
+  const common = {
+    name,
+    bandwidthBytesPerS: whole('bandwidth_bytes_per_s', 'a whole number of bytes/s (0: unlimited)'),
+    delayS: whole('delay_s', 'a whole number of seconds'),
+  };
+  let url: TargetUrl;
+  try {
+    url = parseTargetUrl(text('url'));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
+    throw err;
+  }
+  if (url.kind === 'file') return { kind: 'file', path: url.path, ...common };
+  const sshKey = text('ssh_key');
+  const knownHosts = text('known_hosts');
+  if (!isAbsolute(sshKey)) throw new ConfigError(`${where}: an ssh target needs ssh_key, the absolute path of a private key file`);
+  if (!isAbsolute(knownHosts)) throw new ConfigError(`${where}: an ssh target needs known_hosts, the absolute path of a known_hosts file`);
+  const { kind: _kind, ...address } = url;
+  return { kind: 'ssh', address, sshKey, knownHosts, ...common };
+}
+
+/** The URL's path, decoded: absolute, with no `.`, `..` or empty step, since it becomes a folder path. */
+function repositoryPath(url: URL): string {
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname).replace(/\/+$/, '');
+  } catch {
+    throw new ConfigError(`target path ${JSON.stringify(url.pathname)} is not valid percent-encoding`);
+  }
+  if (path === '') throw new ConfigError('a target may not be the root folder: name a folder for the repository');
+  const steps = path.split('/').slice(1);
+  if (!path.startsWith('/') || path.includes('\0') || steps.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new ConfigError(`target path ${JSON.stringify(path)} must be absolute, without '.', '..' or empty steps`);
+  }
+  return path;
+}
