@@ -8,7 +8,6 @@
 import { spawnSync } from 'node:child_process';
 import { lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BackupNotFound, HostKeyRejected, InvalidRepositoryEntry, TargetUnreachable } from '../../src/errors.js';
 import type { Manifest } from '../../src/repo/point.js';
@@ -16,13 +15,12 @@ import { SshTarget, type SshTargetOptions } from '../../src/repo/ssh/ssh-target.
 import { parseSshUrl } from '../../src/repo/ssh/ssh-url.js';
 import { backupIdAt, existsNoFollow, missingPaths, plantHostileRepository, releaseFifoReaders } from '../support/hostile-repo.js';
 import { sha256Of, writePointFiles, type DiskSpec } from '../support/point-files.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import { sshTargetOptions, startSshd, type Sshd } from '../support/sshd.js';
 
 const WORK = '/var/lib/virt-dr-test/ssh-target-helper';
 const UUID = '5a5c3f5e-0000-4000-8000-00000000551a';
 const HOST = 'compute-ssh-a';
 const MB = 1_000_000;
-const log = pino({ level: process.env.SSH_TEST_LOG ?? 'silent' });
 
 let sshd: Sshd;
 const opened: SshTarget[] = [];
@@ -42,18 +40,7 @@ afterAll(async () => {
 });
 
 function sshTarget(overrides: Partial<SshTargetOptions> = {}): SshTarget {
-  const target = new SshTarget({
-    name: 'dr',
-    url: parseSshUrl(sshd.url),
-    privateKeyPath: sshd.clientKeyPath,
-    knownHostsPath: sshd.knownHostsPath,
-    bandwidthBytesPerS: 0,
-    host: HOST,
-    spoolRoot: join(WORK, 'spool'),
-    cacheRoot: join(WORK, 'cache'),
-    log,
-    ...overrides,
-  });
+  const target = new SshTarget({ ...sshTargetOptions(sshd, HOST, WORK), ...overrides });
   opened.push(target);
   return target;
 }

@@ -11,6 +11,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import path from 'node:path';
+import pino from 'pino';
+import type { SshTargetOptions } from '../../src/repo/ssh/ssh-target.js';
+import { parseSshUrl } from '../../src/repo/ssh/ssh-url.js';
 
 export const SSHD_USER = 'virtdr-dr';
 
@@ -116,6 +119,24 @@ export async function startSshd(workDir: string): Promise<Sshd> {
       // The user goes only if this run made it; one left by an earlier run is reused and kept.
       if (createdUser) spawnSync('userdel', [SSHD_USER], { stdio: 'ignore' });
     },
+  };
+}
+
+/**
+ * What an SshTarget needs to reach this server as `host`, with that host's own local spool
+ * and cache under `localWork`; `SSH_TEST_LOG=debug` shows its log.
+ */
+export function sshTargetOptions(sshd: Sshd, host: string, localWork: string): SshTargetOptions {
+  return {
+    name: 'dr',
+    url: parseSshUrl(sshd.url),
+    privateKeyPath: sshd.clientKeyPath,
+    knownHostsPath: sshd.knownHostsPath,
+    bandwidthBytesPerS: 0,
+    host,
+    spoolRoot: path.join(localWork, 'spool'),
+    cacheRoot: path.join(localWork, 'cache'),
+    log: pino({ level: process.env.SSH_TEST_LOG ?? 'silent' }),
   };
 }
 

@@ -6,12 +6,10 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import { SshTarget } from '../../src/repo/ssh/ssh-target.js';
-import { parseSshUrl } from '../../src/repo/ssh/ssh-url.js';
 import type { RepositoryTarget } from '../../src/repo/target.js';
-import { startSshd } from './sshd.js';
+import { sshTargetOptions, startSshd } from './sshd.js';
 
 export interface TargetUnderTest {
   /** The target as host `HOST_A` uses it. */
@@ -55,19 +53,7 @@ export const sshTargetFactory: TargetFactory = {
   kind: 'ssh',
   async create(work) {
     const sshd = await startSshd(join(work, 'sshd'));
-    const log = pino({ level: process.env.SSH_TEST_LOG ?? 'silent' });
-    const asHost = (host: string) =>
-      new SshTarget({
-        name: 'conformance',
-        url: parseSshUrl(sshd.url),
-        privateKeyPath: sshd.clientKeyPath,
-        knownHostsPath: sshd.knownHostsPath,
-        bandwidthBytesPerS: 0,
-        host,
-        spoolRoot: join(work, host, 'spool'),
-        cacheRoot: join(work, host, 'cache'),
-        log,
-      });
+    const asHost = (host: string) => new SshTarget({ ...sshTargetOptions(sshd, host, join(work, host)), name: 'conformance' });
     const target = asHost(HOST_A);
     const otherHost = asHost(HOST_B);
     return {

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { TargetOperationFailed, TargetUnreachable } from '../../errors.js';
-import { UnreadableEntry, wrongKind, type EntryKind } from '../../util/no-follow-fs.js';
+import { kindOfStats, UnreadableEntry, wrongKind, type EntryKind } from '../../util/no-follow-fs.js';
 import type { SshConnection } from './connection.js';
 
 /**
@@ -39,7 +39,7 @@ export class RemoteFs {
     const sftp = await this.connection.sftp();
     try {
       const stats = await this.request<Stats>(sftp, (cb) => sftp.lstat(path, cb));
-      return { kind: kindOf(stats), size: stats.size };
+      return { kind: kindOfStats(stats), size: stats.size };
     } catch (err) {
       if (statusCode(err) === NO_SUCH_FILE) return { kind: 'missing', size: 0 };
       throw this.entryError(err, `${posix.basename(path)} cannot be examined`);
@@ -229,13 +229,4 @@ function isConnectionError(err: unknown): boolean {
   if (err instanceof TargetUnreachable) return true;
   const code = statusCode(err);
   return code === null ? !(err instanceof TargetOperationFailed) : CONNECTION_CODES.has(code);
-}
-
-function kindOf(stats: Stats): EntryKind {
-  if (stats.isSymbolicLink()) return 'symlink';
-  if (stats.isDirectory()) return 'directory';
-  if (stats.isFile()) return 'file';
-  if (stats.isFIFO()) return 'FIFO';
-  if (stats.isSocket()) return 'socket';
-  return 'device';
 }
