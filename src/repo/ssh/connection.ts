@@ -105,7 +105,12 @@ export class SshConnection {
     this.live = null;
     if (!session || session.closed) return;
     await new Promise<void>((resolve) => {
-      session.client.once('close', () => resolve());
+      // A peer that no longer answers never completes the close: it is cut after 5 s.
+      const cut = setTimeout(() => session.client.destroy(), 5_000);
+      session.client.once('close', () => {
+        clearTimeout(cut);
+        resolve();
+      });
       session.client.end();
     });
   }
@@ -138,9 +143,15 @@ export class SshConnection {
     const privateKey = await this.readConfigured(this.options.privateKeyPath, 'SSH key file', InvalidArgument);
     const client = new Client();
     let verdict: HostKeyVerdict | null = null;
+    let isReady = false;
+    // Always listened to: ssh2 may emit more than one error for one failure, and an
+    // EventEmitter error nobody listens to would end the agent.
+    client.on('error', (err: Error) => {
+      if (isReady) log.warn({ err: err.message }, 'SSH connection error');
+    });
     const ready = new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
-      client.once('error', reject);
+      client.on('error', reject);
       client.once('close', () => reject(new Error('the connection closed during the handshake')));
     });
     try {
@@ -174,8 +185,7 @@ export class SshConnection {
       }
       throw this.translate(err, 'connecting');
     }
-    client.removeAllListeners('error');
-    client.on('error', (err: Error) => log.warn({ target: location, err: err.message }, 'SSH connection error'));
+    isReady = true;
     let sftp: SFTPWrapper;
     try {
       sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
@@ -191,7 +201,7 @@ export class SshConnection {
     };
     client.once('close', () => {
       forget();
-      log.info({ target: location }, 'SSH connection closed');
+      log.info('SSH connection closed');
     });
     sftp.once('end', forget);
     sftp.once('close', () => {
@@ -199,7 +209,7 @@ export class SshConnection {
       forget();
       client.end();
     });
-    log.info({ target: location }, 'SSH connection open');
+    log.info('SSH connection open');
     return session;
   }
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { TargetOperationFailed } from '../../errors.js';
-import { UnreadableEntry } from '../../util/no-follow-fs.js';
+import { InvalidRepositoryEntry, TargetOperationFailed } from '../../errors.js';
 import type { RemoteFile, RemoteFs } from './remote-fs.js';
 import type { TokenBucket } from './throttle.js';
 
@@ -32,7 +31,7 @@ const IN_FLIGHT = 16;
 export async function downloadHashed(fs: RemoteFs, path: string, options: DownloadOptions): Promise<Downloaded> {
   const file = await fs.open(path, 'r');
   try {
-    if (!(await fs.fstat(file)).isFile()) throw new UnreadableEntry(`${path} is not a regular file`);
+    if (!(await fs.fstat(file)).isFile()) throw new InvalidRepositoryEntry(`${path} on the target is not a regular file`);
     return await streamFile(fs, file, options);
   } finally {
     await fs.closeQuietly(file);

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { InvalidRepositoryEntry } from '../../errors.js';
 import { isBackupId, isUuid } from '../../util/ids.js';
 import { UnreadableEntry, wrongKind, type EntryKind } from '../../util/no-follow-fs.js';
 import {
@@ -19,7 +20,8 @@ import { STAGING_PREFIX, type RepositoryLayout } from './layout.js';
  * that can tell a symlink from what it points to: a domain folder, a point folder, a
  * manifest or a disk file that is not what it claims is reported invalid (with the file
  * target's own reasons), never followed; the manifest is judged by readPoint. The SSH
- * target reads through SFTP (remote-fs.ts); nothing here knows how.
+ * target reads through SFTP (remote-fs.ts); nothing here knows how, so the file target
+ * could read through it too (no-follow-fs.ts is such a reader).
  */
 export interface EntryReader {
   /** lstat: throws UnreadableEntry when the entry cannot be examined. */
@@ -40,7 +42,14 @@ export class PointListing {
 
   /** The UUIDs of the domains the repository has a folder for (lower-case only: the only ones written). */
   async listDomains(): Promise<string[]> {
-    return (await this.reader.list(this.layout.root)).filter((n) => isUuid(n) && n === n.toLowerCase());
+    let names: string[];
+    try {
+      names = await this.reader.list(this.layout.root);
+    } catch (err) {
+      if (err instanceof UnreadableEntry) throw new InvalidRepositoryEntry(`the repository root cannot be listed: ${err.message}`);
+      throw err;
+    }
+    return names.filter((n) => isUuid(n) && n === n.toLowerCase());
   }
 
   async scanPoints(domainUuid: string): Promise<PointScan> {

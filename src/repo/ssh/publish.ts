@@ -41,9 +41,13 @@ export async function publishPoint(ctx: PublishContext, manifest: Manifest, from
   const { domain_uuid: domainUuid, backup_id: backupId } = manifest;
   const signal = options.signal ?? new AbortController().signal;
   const finalDir = ctx.layout.pointDir(domainUuid, backupId);
-  if (await alreadyPublished(ctx, manifest)) return;
-  await ctx.ensureDomainFolder(domainUuid);
   const staging = ctx.layout.partialDir(domainUuid, backupId);
+  if (await alreadyPublished(ctx, manifest)) {
+    // What beginPoint made for it is not needed any more.
+    if ((await ctx.fs.kind(staging)) === 'directory') await ctx.fs.removeTree(staging);
+    return;
+  }
+  await ctx.ensureDomainFolder(domainUuid);
   if (!(await ctx.fs.mkdir(staging))) {
     const kind = await ctx.fs.kind(staging);
     if (kind !== 'directory') throw new InvalidRepositoryEntry(`staging entry ${posix.basename(staging)} of domain ${domainUuid} on target ${ctx.name} is a ${kind}`);

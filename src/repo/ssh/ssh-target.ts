@@ -191,8 +191,11 @@ export class SshTarget implements RepositoryTarget {
     return (await this.fs.kind(this.layout.pointDir(domainUuid, backupId))) === 'missing' ? 'deleted' : 'kept';
   }
 
+  /** The file system the root is (or, before its first point, will be) on. */
   async freeSpace(): Promise<FreeSpace> {
-    const vfs = await this.fs.statvfs(this.layout.root);
+    let dir = this.layout.root;
+    while (dir !== '/' && (await this.fs.kind(dir)) === 'missing') dir = posix.dirname(dir);
+    const vfs = await this.fs.statvfs(dir);
     return { free_bytes: vfs.f_bavail * vfs.f_frsize, total_bytes: vfs.f_blocks * vfs.f_frsize };
   }
 
