@@ -1,4 +1,4 @@
-import type { RpcClient } from '../src/cli/rpc-client.js';
+import type { RpcClient } from '../src/bus/rpc-client.js';
 import type { AgentProcess } from '../test/support/agent-process.js';
 import type { GuestAssets } from '../test/support/guest.js';
 import type { BenchPlan } from './plan.js';

@@ -3,7 +3,7 @@ import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
 import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
-import { BusConnection, Notifier, RpcServer, type BusOptions } from './bus/index.js';
+import { BusConnection, isDurable, Notifier, RpcServer, type BusOptions } from './bus/index.js';
 import type { AgentConfig } from './config.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobJournal } from './jobs/journal.js';
@@ -19,6 +19,9 @@ import { deleteOperation } from './points/delete-operation.js';
 import { verifyOperation } from './points/verify-operation.js';
 import { openTargets } from './repo/open-targets.js';
 import { targetLocation, type TargetSpec } from './repo/target-config.js';
+import type { HostMapping } from './failover/host-mapping.js';
+import { failoverOperation } from './failover/failover-operation.js';
+import { askHomeOverBus } from './failover/home-check.js';
 import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
@@ -44,8 +47,8 @@ export class Agent {
 
   constructor(
     private readonly config: AgentConfig,
-    /** The repository targets, the primary first. */
-    private readonly targetSpecs: readonly TargetSpec[],
+    /** The configuration's parts that needed more than convict's checks, parsed once. */
+    private readonly parts: { targets: readonly TargetSpec[]; mapping: HostMapping },
     private readonly log: Logger,
   ) {}
 
@@ -63,7 +66,7 @@ export class Agent {
         roles: config.roles,
         bus: redactUrl(config.bus.url),
         libvirt: config.libvirt.uri,
-        targets: this.targetSpecs.map((t) => ({ name: t.name, location: targetLocation(t) })),
+        targets: this.parts.targets.map((t) => ({ name: t.name, location: targetLocation(t) })),
       },
       'starting',
     );
@@ -85,7 +88,7 @@ export class Agent {
     await notifier.start();
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
-    const targets = openTargets(this.targetSpecs, { host: config.host, statePath: config.state.path, log });
+    const targets = openTargets(this.parts.targets, { host: config.host, statePath: config.state.path, log });
     this.stack.push({ name: 'repository targets', stop: () => Promise.all(targets.map((t) => t.close())).then(() => undefined) });
     // Backups publish to the primary; restore, verify and listing read it.
     const repo = targets[0]!;
@@ -96,13 +99,30 @@ export class Agent {
     const locks = new KeyedLock();
     const replicator = new Replicator({
       primary: repo,
-      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.targetSpecs[i + 1]!.delayS * 1000 })),
+      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.parts.targets[i + 1]!.delayS * 1000 })),
       records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
       locks,
       concurrency: config.replication.concurrency,
       report: replicationNotifications(notifier, log),
       log: log.child({ component: 'replication' }),
     });
+    const restore = restoreOperation({
+      hypervisor,
+      repo,
+      chains,
+      pending,
+      settings: {
+        shutdownGraceMs: config.restore.shutdown_grace_s * 1000,
+        newDomainDir: config.restore.new_domain_dir,
+        instantBandwidthMiBps: config.restore.instant_bandwidth_mib_s,
+        mapping: this.parts.mapping,
+      },
+    });
+    // The split-brain guard asks the domain's home agent on this agent's own bus and topic.
+    const askHome = askHomeOverBus(
+      { url: bus.url, exchange: bus.exchange, topic: bus.topic, durableExchange: isDurable(bus) },
+      config.failover.home_timeout_s * 1000,
+    );
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -114,21 +134,13 @@ export class Agent {
             freezeTimeoutSeconds: config.backup.freeze_timeout_s,
             thawTimeoutSeconds: config.backup.thaw_timeout_s,
             bandwidthBytesPerSecond: config.backup.bandwidth_bytes_per_s,
+            host: config.host,
             thawGuard,
           },
           defaultEngine: config.backup.engine,
         }),
-        restore: restoreOperation({
-          hypervisor,
-          repo,
-          chains,
-          pending,
-          settings: {
-            shutdownGraceMs: config.restore.shutdown_grace_s * 1000,
-            newDomainDir: config.restore.new_domain_dir,
-            instantBandwidthMiBps: config.restore.instant_bandwidth_mib_s,
-          },
-        }),
+        restore,
+        failover: failoverOperation({ restore, repo, askHome }),
         verify: verifyOperation({ repo }),
         delete: deleteOperation({ places: targets, pending, locks }),
       },
@@ -154,6 +166,7 @@ export class Agent {
       pending,
       roles: config.roles,
       replicas: replicator,
+      askHome,
     });
     const server = new RpcServer({
       bus,
@@ -216,5 +229,6 @@ function busOptions(config: AgentConfig): BusOptions {
     rabbitHaQueues: config.bus.rabbit_ha_queues,
     transientQueuesTtlSeconds: config.bus.rabbit_transient_queues_ttl,
     notificationTopics: config.bus.notification_topics,
+    sharedQueue: config.roles.includes('compute'),
   };
 }

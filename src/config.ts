@@ -234,6 +234,30 @@ const schema = {
       arg: 'restore-instant-bandwidth-mib-s',
     },
   },
+  failover: {
+    home_timeout_s: {
+      doc: 'How long a failover waits for the domain\'s home agent to say whether the domain still runs there; no answer in time counts as a lost host.',
+      format: 'nat',
+      default: 5,
+      env: 'VIRT_DR_FAILOVER_HOME_TIMEOUT_S',
+      arg: 'failover-home-timeout-s',
+    },
+    path_map: {
+      doc: 'Storage paths of the home hosts and where they are on this host, longest prefix first: [{"from": "/var/lib/nova/instances", "to": "/srv/dr/instances"}]. Applies to the disks, kernel, firmware and console files of a failed-over or restored domain.',
+      format: Array,
+      default: [],
+    },
+    bridge_map: {
+      doc: 'Bridge names of the home hosts and this host\'s: {"br-int": "br-dr"}.',
+      format: Object,
+      default: {},
+    },
+    network_map: {
+      doc: 'libvirt network names of the home hosts and this host\'s: {"default": "dr-net"}.',
+      format: Object,
+      default: {},
+    },
+  },
   log: {
     level: {
       doc: 'pino log level.',
@@ -281,6 +305,13 @@ export type AgentConfig = {
     progress_interval_ms: number;
   };
   restore: { shutdown_grace_s: number; new_domain_dir: string; instant_bandwidth_mib_s: number };
+  failover: {
+    home_timeout_s: number;
+    /** As written; `hostMappingOf` (failover/host-mapping.ts) parses them. */
+    path_map: unknown[];
+    bridge_map: Record<string, unknown>;
+    network_map: Record<string, unknown>;
+  };
   log: { level: string };
 };
 

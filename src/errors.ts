@@ -155,6 +155,20 @@ export class RestoreConflict extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * A failover of a domain whose home host's agent says it still runs there: two copies of
+ * one guest writing to two disks is the split brain a failover must never cause.
+ * `force=true` overrides it, for an operator who knows the home copy is fenced.
+ */
+export class DomainRunningElsewhere extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** A method of a role this agent does not have (`failover` on a compute-only agent). */
+export class RoleMissing extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** A libvirt call failed; carries libvirt's own code, domain and message. */
 export class HypervisorError extends VirtDrError {
   constructor(

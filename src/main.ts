@@ -3,6 +3,7 @@ import { Agent } from './agent.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createRootLogger } from './log.js';
 import { targetSpecs } from './repo/target-config.js';
+import { hostMappingOf } from './failover/host-mapping.js';
 
 /**
  * `virt-dr-agent [--config FILE] [--<key> VALUE ...]`. Flags override environment
@@ -23,14 +24,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config;
-  let targets;
+  let parts;
   try {
     config = loadConfig({
       file: typeof values.config === 'string' ? values.config : undefined,
       argv: argv.filter((_, i) => !isConfigFlag(argv, i)),
       env: process.env,
     });
-    targets = targetSpecs(config.repo);
+    parts = { targets: targetSpecs(config.repo), mapping: hostMappingOf(config.failover) };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`virt-dr-agent: configuration error: ${err.message}\n`);
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   // world-readable, whatever umask it was started with (systemd's unit sets 0077).
   process.umask(process.umask() | PRIVATE_UMASK);
   const log = createRootLogger(config.log.level);
-  const agent = new Agent(config, targets, log);
+  const agent = new Agent(config, parts, log);
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {

@@ -13,6 +13,7 @@ const ACTION_OF_METHOD: Readonly<Record<string, JobAction>> = {
   restore: 'restore',
   verify: 'verify',
   delete_backup: 'delete',
+  failover: 'failover',
 };
 /** libvirt's own limit on a domain name. */
 const DOMAIN_CHARS = 255;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import amqp from 'amqplib';
-import type { Notification } from '../../src/cli/rpc-client.js';
+import type { Notification } from '../../src/bus/rpc-client.js';
 import { writeJsonAtomic } from '../../src/util/atomic-file.js';
 import { isUuid } from '../../src/util/ids.js';
 import { RABBIT_URL } from '../../test/support/rabbit.js';

@@ -57,6 +57,19 @@ export function readDeleteArgs(args: Record<string, unknown>): JobRequest<{ back
   return readJobArgs('delete_backup', args, (read) => ({ backupId: readBackupId('delete_backup', read) }));
 }
 
+/** `backup_id` null: the newest point on this DR node. */
+export interface FailoverArgs {
+  backupId: string | null;
+  force: boolean;
+}
+
+export function readFailoverArgs(args: Record<string, unknown>): JobRequest<FailoverArgs> {
+  return readJobArgs('failover', args, (read) => {
+    const backupId = read.optionalString('backup_id');
+    return { backupId: backupId === null ? null : checkBackupId('failover', backupId), force: read.boolean('force', false) };
+  });
+}
+
 function readJobArgs<T>(method: string, args: Record<string, unknown>, readRequest: (read: ArgReader) => T): JobRequest<T> {
   const read = new ArgReader(method, args);
   const domain = checkDomainName(method, read.string('domain'));

@@ -1,6 +1,8 @@
 import { sanitizeContext } from '../bus/context.js';
 import { preflightBackup } from '../backup/preflight.js';
-import { DomainNotFound, InvalidArgument, NoSuchMethod, RestoreIncomplete } from '../errors.js';
+import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, NoSuchMethod, RestoreIncomplete, RoleMissing } from '../errors.js';
+import { failoverRestore } from '../failover/failover-operation.js';
+import { refuseSplitBrain, type AskHome } from '../failover/home-check.js';
 import type { EngineChoice } from '../backup/request.js';
 import { JOB_STATES, publicJob, type JobAction, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
@@ -13,7 +15,7 @@ import { quote } from '../util/clip.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import { isUuid } from '../util/ids.js';
 import { ArgReader, checkDomainName } from './args.js';
-import { checkBackupId, readBackupArgs, readDeleteArgs, readRestoreArgs, readVerifyArgs } from './job-requests.js';
+import { checkBackupId, readBackupArgs, readDeleteArgs, readFailoverArgs, readRestoreArgs, readVerifyArgs } from './job-requests.js';
 import { preflightDelete, preflightRestore, preflightVerify, type PointPreflightDeps } from './preflight-points.js';
 import { resolveDomain, type DomainRef } from './resolve-domain.js';
 
@@ -47,6 +49,8 @@ export interface ApiDeps {
   roles: readonly AgentRole[];
   /** Where each point has been copied, and the RPO that gives. */
   replicas: Pick<Replicator, 'targetsOf' | 'rpoSeconds' | 'worstRpo'>;
+  /** The split-brain guard's question to a domain's home agent. */
+  askHome: AskHome;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -126,6 +130,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
           'restore.instant',
           'verify',
           'delete',
+          'replicate',
+          ...(deps.roles.includes('dr') ? ['failover'] : []),
           ...((await deps.hypervisor.supportsBackupApi()) ? ['engine.checkpoint'] : []),
         ],
       });
@@ -164,6 +170,37 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const domain = await claimable(domainName, call);
       await preflightDelete(domain, request.backupId, pointDeps);
       return submit('delete', domainName, domain, request, call, wait);
+    },
+
+    /**
+     * DR role: brings a domain up on this node from a point in its own repository. Refused
+     * while the domain is defined here, and while its home agent says it still runs there.
+     */
+    async failover(args, call) {
+      if (!deps.roles.includes('dr')) throw new RoleMissing(`failover(): agent ${deps.host} is not a DR node (roles: ${deps.roles.join(', ')})`);
+      const { domain: domainName, wait, request } = readFailoverArgs(args);
+      const domain = await resolveDomain(deps.hypervisor, deps.repo, domainName);
+      deps.jobs.assertCanAccept(domain, call.uniqueId);
+      const point = request.backupId === null ? await deps.repo.latestPoint(domain.uuid) : await deps.repo.getPoint(domain.uuid, request.backupId);
+      if (!point) throw new BackupNotFound(`failover(): this DR node has no backup of domain ${domainName}`);
+      // The home host first: that the domain still runs there is what the caller must hear.
+      await refuseSplitBrain(point, request.force, deps.askHome);
+      if (domain.defined) throw new DomainExists(`failover(): domain ${domain.name} is defined on this host already`);
+      return submit('failover', domainName, { uuid: domain.uuid, name: point.domain }, failoverRestore(point.backup_id, request.force), call, wait);
+    },
+
+    /** Whether a domain runs here: what a DR node's failover asks the domain's home agent. */
+    async domain_state(args) {
+      const read = new ArgReader('domain_state', args);
+      const name = checkDomainName('domain_state', read.string('domain'));
+      read.done();
+      try {
+        const domain = await deps.hypervisor.lookup(name);
+        return answer({ domain: domain.name, domain_uuid: domain.uuid, state: await domain.runState() });
+      } catch (err) {
+        if (!(err instanceof DomainNotFound)) throw err;
+        return answer({ domain: name, domain_uuid: null, state: 'undefined' });
+      }
     },
 
     async list_backups(args) {

@@ -14,6 +14,8 @@ export type { EngineName };
 
 export interface BackupSettings extends QuiesceSettings {
   bandwidthBytesPerSecond: number;
+  /** This agent's host name, recorded in each point as where the domain ran. */
+  host: string;
 }
 
 /** What either engine gets for one backup, after the shared preflight. */

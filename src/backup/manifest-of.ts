@@ -6,6 +6,8 @@ import type { BackupRequest } from './request.js';
 /** What an engine knows once its point's files are staged and verified. */
 export interface PointFacts {
   backupId: string;
+  /** This agent's host name. */
+  host: string;
   domain: DomainRef;
   domainXml: string;
   request: BackupRequest;
@@ -34,6 +36,7 @@ export function manifestOf(facts: PointFacts): Manifest {
     reason: facts.mode === 'full' ? facts.reason : null,
     parent: facts.parent,
     created_at: facts.createdAt.toISOString(),
+    host: facts.host,
     quiesce: facts.quiesce.method,
     freeze_ms: facts.quiesce.freezeMs,
     bytes: facts.disks.reduce((sum, d) => sum + d.size, 0),

@@ -25,6 +25,11 @@ export interface BusOptions {
   transientQueuesTtlSeconds: number;
   /** oslo `[oslo_messaging_notifications] topics`, default ['notifications']. */
   notificationTopics: string[];
+  /**
+   * Whether this server takes requests from the shared queue T. A DR node's agent does
+   * not: a call to "any agent" is about compute hosts' domains, and it must not land there.
+   */
+  sharedQueue: boolean;
 }
 
 export const DEFAULT_TRANSIENT_QUEUES_TTL_SECONDS = 1800;
@@ -40,6 +45,7 @@ export function busOptions(
     rabbitHaQueues: false,
     transientQueuesTtlSeconds: DEFAULT_TRANSIENT_QUEUES_TTL_SECONDS,
     notificationTopics: [...DEFAULT_NOTIFICATION_TOPICS],
+    sharedQueue: true,
     ...o,
   };
 }
@@ -102,7 +108,7 @@ export function fanoutExchange(o: BusOptions): ExchangeDeclare {
 /** Topic queues `T` and `T.S` on E: durable per options, HA/quorum args, no TTL. */
 export function topicQueues(o: BusOptions): QueueDeclare[] {
   const args = queueArguments({ ha: o.rabbitHaQueues, quorum: o.rabbitQuorumQueue, ttlSeconds: 0 });
-  return [o.topic, `${o.topic}.${o.server}`].map((name) => ({
+  return [...(o.sharedQueue ? [o.topic] : []), `${o.topic}.${o.server}`].map((name) => ({
     name,
     durable: isDurable(o),
     autoDelete: false,

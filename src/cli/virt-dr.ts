@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { formatBytes, progressBar } from './format.js';
-import { RemoteError, RpcClient, type Notification } from './rpc-client.js';
+import { RemoteError, RpcClient, type Notification } from '../bus/rpc-client.js';
 
 const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   ping                          ask an agent for its version and capabilities

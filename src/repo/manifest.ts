@@ -40,6 +40,7 @@ export function parseManifest(text: string): Manifest {
     reason: m.reason === undefined || m.reason === null ? null : str(m, 'reason'),
     parent,
     created_at: str(m, 'created_at'),
+    host: m.host === undefined || m.host === null ? null : str(m, 'host'),
     quiesce: oneOf(m, 'quiesce', ['agent', 'suspend', 'none'] as const),
     freeze_ms: num(m, 'freeze_ms'),
     bytes: num(m, 'bytes'),

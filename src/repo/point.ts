@@ -36,6 +36,8 @@ export interface BackupPoint {
   /** backup_id of the point this one's disks are overlays of; null for a full. */
   parent: string | null;
   created_at: string;
+  /** The agent (its `host`) that took the point: where the domain ran. Null in points from before it was recorded. */
+  host: string | null;
   quiesce: QuiesceMethod;
   freeze_ms: number;
   /** Bytes stored for this point: the sum of its disks' sizes. */

@@ -20,6 +20,7 @@ import {
 } from '../util/xml-tree.js';
 import { isTag, stripLiveState } from './live-state.js';
 import { giveNewIdentity, type NewIdentity } from './new-identity.js';
+import { mapDomain, type HostMapping } from '../failover/host-mapping.js';
 
 /** One image of a restored disk's chain. */
 export interface RestoredLayer {
@@ -49,6 +50,8 @@ export interface RestoredDomainOptions {
    * original's own image, written by two domains.
    */
   omitDisks?: string[];
+  /** Fits a domain from another host to this one (failover); none: nothing is renamed. */
+  mapping?: HostMapping;
 }
 
 /**
@@ -79,6 +82,8 @@ export function restoredDomainXml(pointXml: string, options: RestoredDomainOptio
   if (!domain) throw new PointCorrupt("the point's domain XML has no <domain>");
   stripLiveState(domain);
   renewGenerationId(domain);
+  // Before the disks: restored disks then take the plan's paths, the others mapped ones.
+  if (options.mapping) mapDomain(domain, options.mapping);
   const disks = disksByTarget(domain);
   for (const disk of options.disks) restoreDisk(need(disks, disk.target), disk);
   const omitted = new Set(options.omitDisks ?? []);

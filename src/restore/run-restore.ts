@@ -22,6 +22,7 @@ import { prepareFolders } from './prepare-folders.js';
 import type { RestoreRequest } from './request.js';
 import { restoredDomainXml } from './restore-xml.js';
 import { stopDomain } from './stop-domain.js';
+import { mapPath, type HostMapping } from '../failover/host-mapping.js';
 import { discardStaged, removeReplacedDisks, swapInDisks, swapOutDisks } from './swap-disks.js';
 
 export interface RestoreSettings {
@@ -30,6 +31,8 @@ export interface RestoreSettings {
   instantBandwidthMiBps: number;
   /** restore(target="new") puts each new domain's disks in a folder of its own here. */
   newDomainDir: string;
+  /** Another host's paths, bridges and networks as this host names them (a DR node's failover). */
+  mapping: HostMapping;
 }
 
 export interface RestoreDeps {
@@ -95,7 +98,7 @@ async function restoreFromOpened(
     point,
     pointDir: opened.dirOf(point.backup_id),
     identity,
-    owners: identity.kind === 'same' ? await ownersFor(live, point) : [],
+    owners: identity.kind === 'same' ? (await ownersFor(live, point)).map((o) => ({ ...o, file: mapPath(deps.settings.mapping, o.file) })) : [],
     jobTag: randomUUID().slice(0, 8),
   });
   if (request.instant) refuseRawForInstant(plan);
@@ -118,6 +121,7 @@ async function restoreFromOpened(
         ...(request.instant ? { backing: layers.get(d.target)! } : {}),
       })),
       identity: identity.kind === 'same' ? { kind: 'same' } : identity,
+      mapping: deps.settings.mapping,
       // A new domain must not share a writable disk the point left out with the original.
       omitDisks: identity.kind === 'new' ? disksLeftOut(point, plan) : [],
     }),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import type { EngineName } from '../../src/repo/point.js';
 import { backupPoint, pointFile, type PointView } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';

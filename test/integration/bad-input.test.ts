@@ -12,7 +12,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope, newUniqueId } from '../../src/bus/envelope.js';
-import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { RpcClient, type Notification } from '../../src/bus/rpc-client.js';
 import { ERRORS_MODULE, expectRefused } from '../support/refused.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';
@@ -43,7 +43,7 @@ const errorPayload = (e: Notification) => e.payload as { method: string | null; 
 
 /** Calls and expects a failure reply; returns it for further checks. */
 const refused = (method: string, args: Record<string, unknown>, cls: string, module = ERRORS_MODULE) =>
-  expectRefused(client, method, args, cls, module);
+  expectRefused(client, method, args, cls, { module });
 
 /** Waits for the next `virt_dr.request.error` about a message that could not be parsed. */
 async function nextMalformedReport(before: number): Promise<Event> {

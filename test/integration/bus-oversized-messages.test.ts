@@ -12,7 +12,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope, newUniqueId } from '../../src/bus/envelope.js';
-import { RemoteError, RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { RemoteError, RpcClient, type Notification } from '../../src/bus/rpc-client.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { RawBus } from '../support/raw-bus.js';
 import { RABBIT_URL, cleanupTopology, ensureRabbit } from '../support/rabbit.js';

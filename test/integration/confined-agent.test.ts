@@ -1,7 +1,7 @@
 import { access, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { backupPoint } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';

@@ -9,7 +9,7 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemoteError, type RpcClient } from '../../src/cli/rpc-client.js';
+import { RemoteError, type RpcClient } from '../../src/bus/rpc-client.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { ensureRabbit } from '../support/rabbit.js';
 

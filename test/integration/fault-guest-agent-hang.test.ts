@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { backupJob, diskChain } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, SNAPSHOT_ENGINE } from '../support/agent-process.js';

@@ -1,7 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Notification, RpcClient } from '../../src/cli/rpc-client.js';
+import type { Notification, RpcClient } from '../../src/bus/rpc-client.js';
 import { backupPoint, diskChain, domainHasJob, type JobView, type PointView } from '../support/backup-api.js';
 import { startGuestWithBallast, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, waitForEvent } from '../support/agent-process.js';

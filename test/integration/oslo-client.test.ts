@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBackupId } from '../../src/util/ids.js';
 import { VERSION } from '../../src/version.js';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { domainState, type TestGuest } from '../support/guest.js';

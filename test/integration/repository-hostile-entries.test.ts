@@ -13,7 +13,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemoteError, type RpcClient } from '../../src/cli/rpc-client.js';
+import { RemoteError, type RpcClient } from '../../src/bus/rpc-client.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { backupIdAt, existsNoFollow, missingPaths, plantHostileRepository, releaseFifoReaders, type PlantedRepository } from '../support/hostile-repo.js';
 

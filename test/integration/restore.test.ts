@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import type { EngineName } from '../../src/repo/point.js';
 import { backupPoint, diskChain, type PointView } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';

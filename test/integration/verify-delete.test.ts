@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { backupPoint, type JobView, type PointView } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { startGuestWithBallast, stopGuestAndAgent } from '../support/guest-and-agent.js';

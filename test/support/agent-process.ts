@@ -1,10 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { projectRoot } from './project-root.js';
-import { RpcClient, type Notification } from '../../src/cli/rpc-client.js';
+import { RpcClient, type Notification } from '../../src/bus/rpc-client.js';
 import { RABBIT_URL, cleanupTopology, rabbitmqctl } from './rabbit.js';
 
 const ROOT = projectRoot(import.meta.url);
@@ -38,8 +38,14 @@ export class AgentProcess {
     private readonly extraEnv: Record<string, string> = {},
     /** A command the agent runs under (its argv ends with node and the agent's entry). */
     private readonly launcher: readonly string[] = [],
+    /**
+     * `topic`: another agent's, for agents that talk to each other (a compute host and
+     * its DR node); `config`: what only a config file can set (repo.targets, maps),
+     * written to `<workDir>/agent.json` and passed with --config.
+     */
+    private readonly options: { topic?: string; config?: object } = {},
   ) {
-    this.topic = `virt_dr_test_${name}`;
+    this.topic = options.topic ?? `virt_dr_test_${name}`;
     this.host = `test-${name}`;
     this.repoPath = path.join(workDir, 'repo');
     this.statePath = path.join(workDir, 'state');
@@ -70,7 +76,13 @@ export class AgentProcess {
     // A second child would orphan the first, which then answers on the same queues.
     if (this.running) throw new Error(`agent ${this.name} is already running`);
     const log = createWriteStream(this.logPath, { flags: 'a' });
-    const [file, ...args] = [...this.launcher, process.execPath, AGENT_BIN];
+    const configArgs: string[] = [];
+    if (this.options.config) {
+      const configFile = path.join(this.workDir, 'agent.json');
+      await writeFile(configFile, JSON.stringify(this.options.config));
+      configArgs.push('--config', configFile);
+    }
+    const [file, ...args] = [...this.launcher, process.execPath, AGENT_BIN, ...configArgs];
     const child = spawn(file!, args, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { parseDomainDisks } from '../../src/libvirt/domain-xml.js';
 import { virsh } from './guest.js';
 

@@ -39,6 +39,7 @@ export async function writePointFiles(
     engine: 'snapshot',
     reason: point.parent ? null : 'first backup',
     parent: point.parent,
+    host: 'compute-ssh-a',
     created_at: `${point.backupId.slice(0, 4)}-${point.backupId.slice(4, 6)}-${point.backupId.slice(6, 8)}T00:00:00.${point.backupId.slice(15, 18)}Z`,
     quiesce: 'none',
     freeze_ms: 0,

@@ -125,6 +125,7 @@ function pointManifest(domainUuid: string, backupId: string, index: number, pare
     reason: parent ? null : 'the domain has no backup yet',
     parent: parent?.backup_id ?? null,
     created_at: new Date(Date.UTC(2026, 2, 1, 0, 0, 0, index + 1)).toISOString(),
+    host: 'repo-chain-host',
     quiesce: 'none',
     freeze_ms: 0,
     bytes: disks.reduce((sum, d) => sum + d.size, 0),

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { RpcClient } from '../../src/cli/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import type { JobView } from './backup-api.js';
 import { destroyTestGuest, domainExists, virsh } from './guest.js';
 
@@ -15,9 +15,14 @@ export interface RestoreView {
   duration_ms: number;
 }
 
-/** A job method with wait=true: the finished job, whatever its outcome. */
-export function finishedJob<R>(client: RpcClient, method: string, args: Record<string, unknown>): Promise<Omit<JobView, 'result'> & { result: R | null }> {
-  return client.call(method, { wait: true, ...args }, { timeoutMs: 600_000 });
+/** A job method with wait=true: the finished job, whatever its outcome; `server`: one host's queue. */
+export function finishedJob<R>(
+  client: RpcClient,
+  method: string,
+  args: Record<string, unknown>,
+  server?: string,
+): Promise<Omit<JobView, 'result'> & { result: R | null }> {
+  return client.call(method, { wait: true, ...args }, { timeoutMs: 600_000, ...(server ? { server } : {}) });
 }
 
 /** restore(wait=true) that must succeed: its result, or an error naming why it did not. */

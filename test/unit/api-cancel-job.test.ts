@@ -21,6 +21,7 @@ async function setup() {
     pending: {} as PendingInstantStore,
     roles: ['compute'],
     replicas: {} as ApiDeps['replicas'],
+    askHome: async () => 'unreachable',
   });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };

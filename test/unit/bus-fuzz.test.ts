@@ -154,6 +154,7 @@ function fakeApi(submitted: JobSubmission[]) {
     pending: { load: async () => null, userOf: async () => null },
     roles: ['compute'],
     replicas: { targetsOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null },
+    askHome: async () => 'unreachable',
     repo: {
       opensInPlace: true,
       listPoints: async () => [],

@@ -23,6 +23,7 @@ function pointWith(overrides: Partial<Manifest> = {}): Manifest {
     reason: 'the domain has no backup yet',
     parent: null,
     created_at: '2026-11-29T01:00:00.000Z',
+    host: 'h',
     quiesce: 'agent',
     freeze_ms: 50,
     bytes: 1,

@@ -42,6 +42,7 @@ describe('backup recovery after a crash', () => {
         freezeTimeoutSeconds: 1,
         thawTimeoutSeconds: 1,
         bandwidthBytesPerSecond: 0,
+        host: 'h',
         thawGuard: { watch: (uuid) => void watched.push(uuid) },
       },
       defaultEngine: 'auto',

@@ -32,6 +32,7 @@ function point(n: number, parent: number | null, disks: PointDisk[] = [disk('vda
     reason: parent === null ? 'the domain has no backup yet' : null,
     parent: parent === null ? null : id(parent),
     created_at: `2026-03-01T00:00:00.00${n}Z`,
+    host: 'h',
     quiesce: 'agent',
     freeze_ms: 1,
     bytes: disks.reduce((s, d) => s + d.size, 0),

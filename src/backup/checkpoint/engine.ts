@@ -128,6 +128,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
         }
         return manifestOf({
           backupId: plan.backupId,
+          host: settings.host,
           domain,
           domainXml: input.domainXml,
           request,

@@ -72,6 +72,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
         const disks = await copyDisks(plan, staging, latest, settings.bandwidthBytesPerSecond, ctx);
         return manifestOf({
           backupId: plan.backupId,
+          host: settings.host,
           domain,
           domainXml: input.domainXml,
           request,

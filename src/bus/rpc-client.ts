@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { encodeEnvelope, newUniqueId, unwrapEnvelope } from '../bus/index.js';
+import { encodeEnvelope, newUniqueId, unwrapEnvelope } from './index.js';
 
 /** A failure reply, as the agent (or any oslo server) sent it. */
 export class RemoteError extends Error {

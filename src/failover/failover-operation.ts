@@ -1,0 +1,34 @@
+import type { JobOperation } from '../jobs/job-runner.js';
+import type { RepositoryTarget } from '../repo/target.js';
+import type { RestoreRequest } from '../restore/request.js';
+import { refuseSplitBrain, type AskHome } from './home-check.js';
+
+/** A failover job's args: an instant restore of the domain as itself, and whether to skip the home check. */
+export interface FailoverRequest extends RestoreRequest {
+  force: boolean;
+}
+
+/** The restore a failover is: the domain keeps its name and UUID, runs at once, copies in the background. */
+export function failoverRestore(backupId: string, force: boolean): FailoverRequest {
+  return { backupId, target: 'replace', newName: null, instant: true, resume: false, force };
+}
+
+/**
+ * The failover action: the DR node defines and starts the domain from a point in its own
+ * repository, on a new overlay over that point (the point stays as it is), fitted to this
+ * host by `failover.*_map`, then copies the point into the overlay while the guest runs.
+ * That is the instant restore, so its journal, recovery and resume are the restore's.
+ * The home host is asked again when the job runs: it may have come back since the request.
+ */
+export function failoverOperation(deps: { restore: JobOperation; repo: RepositoryTarget; askHome: AskHome }): JobOperation {
+  return {
+    async run(job, ctx) {
+      const request = job.request.args as unknown as FailoverRequest;
+      const point = await deps.repo.getPoint(job.domain_uuid, request.backupId);
+      const verdict = await refuseSplitBrain(point, request.force, deps.askHome);
+      ctx.log.info({ backup_id: point.backup_id, home: point.host, verdict }, 'failing over');
+      return deps.restore.run(job, ctx);
+    },
+    recover: (job, log) => deps.restore.recover(job, log),
+  };
+}
