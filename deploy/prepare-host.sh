@@ -2,7 +2,7 @@
 # Makes a Debian 12 host ready for virt-dr-agent, as root: installs what is missing
 # (apt), then starts virtlogd, libvirtd and RabbitMQ if they are not answering.
 # Idempotent; safe to run on every test run. Works with or without systemd.
-#   --with-test-tools   also the test guest's parts and the real oslo.messaging client
+#   --with-test-tools   also the test guest's parts, the real oslo.messaging client and OpenSSH (the SSH target's sshd)
 #   --with-bench-tools  also gnuplot, which draws the benchmarks' plot
 set -euo pipefail
 
@@ -12,7 +12,7 @@ log() { printf 'prepare-host: %s\n' "$*" >&2; }
 packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates acl)
 for flag in "$@"; do
   case $flag in
-    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod systemd) ;;
+    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod systemd openssh-server openssh-client) ;;
     --with-bench-tools) packages+=(gnuplot-nox) ;;
     *) log "unknown option: $flag"; exit 2 ;;
   esac

@@ -181,6 +181,27 @@ export class HypervisorError extends VirtDrError {
   }
 }
 
+/**
+ * A repository target's SSH host key is not the one its known_hosts file records for it:
+ * unknown, changed or revoked. Nothing is written to a host the agent cannot identify.
+ */
+export class HostKeyRejected extends VirtDrError {
+  readonly retryable = false;
+}
+
+/** A repository target cannot be reached: the connection failed, timed out or dropped. */
+export class TargetUnreachable extends VirtDrError {
+  readonly retryable = true;
+}
+
+/**
+ * A file operation on a remote repository target failed (permission denied, no space, a
+ * refused rename): the target answered, but did not do what was asked.
+ */
+export class TargetOperationFailed extends VirtDrError {
+  readonly retryable = true;
+}
+
 /** An external tool (qemu-img) exited non-zero. */
 export class ToolFailed extends VirtDrError {
   readonly retryable = false;

@@ -1,14 +1,28 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config.js';
 import { FileRepository } from './file-repository.js';
+import { SshTarget } from './ssh/ssh-target.js';
 import type { TargetSpec } from './target-config.js';
 import type { RepositoryTarget } from './target.js';
 
-/** The targets of the configuration, the primary first, ready to use (they connect lazily). */
+/**
+ * The targets of the configuration, the primary first, ready to use (they connect lazily).
+ * An SSH target's local spool and cache live in the state folder, one pair per target
+ * (target names are plain path parts), so one target's sweep never touches another's.
+ */
 export function openTargets(specs: readonly TargetSpec[], deps: { host: string; statePath: string; log: Logger }): RepositoryTarget[] {
   return specs.map((spec) => {
     if (spec.kind === 'file') return new FileRepository(spec.path, deps.host, { name: spec.name, bandwidthBytesPerS: spec.bandwidthBytesPerS });
-    throw new ConfigError(`target ${spec.name}: ssh targets are not available in this build (${join(deps.statePath, 'spool')})`);
+    return new SshTarget({
+      name: spec.name,
+      url: spec.address,
+      privateKeyPath: spec.sshKey,
+      knownHostsPath: spec.knownHosts,
+      bandwidthBytesPerS: spec.bandwidthBytesPerS,
+      host: deps.host,
+      spoolRoot: join(deps.statePath, 'spool', spec.name),
+      cacheRoot: join(deps.statePath, 'cache', spec.name),
+      log: deps.log,
+    });
   });
 }

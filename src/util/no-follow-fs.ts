@@ -22,6 +22,17 @@ export async function entryKind(path: string): Promise<EntryKind> {
     if (errorCode(err) === 'ENOENT') return 'missing';
     throw new UnreadableEntry(`${basename(path)} cannot be examined (${errorCode(err)})`);
   }
+  return kindOfStats(stats);
+}
+
+/** The kind an lstat result reports: node's, or an SFTP server's (the SSH target's). */
+export function kindOfStats(stats: {
+  isSymbolicLink(): boolean;
+  isDirectory(): boolean;
+  isFile(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+}): EntryKind {
   if (stats.isSymbolicLink()) return 'symlink';
   if (stats.isDirectory()) return 'directory';
   if (stats.isFile()) return 'file';

@@ -11,10 +11,10 @@ import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry, VerificationFa
 import { FileRepository } from '../../src/repo/file-repository.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { buildRepoChain, chainBackupId, flattenedSha256, flattenedSha256At, sha256Of } from '../support/repo-chain.js';
-import { fileTargetFactory, HOST_A, HOST_B, type TargetFactory, type TargetUnderTest } from '../support/target-conformance.js';
+import { fileTargetFactory, HOST_A, HOST_B, sshTargetFactory, type TargetFactory, type TargetUnderTest } from '../support/target-conformance.js';
 
 const WORK = '/var/lib/virt-dr-test/target-conformance';
-const FACTORIES: TargetFactory[] = [fileTargetFactory];
+const FACTORIES: TargetFactory[] = [fileTargetFactory, sshTargetFactory];
 
 let domainCount = 0;
 const nextDomain = () => `c0f0a000-0000-4000-8000-${String(++domainCount).padStart(12, '0')}`;

@@ -7,7 +7,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileRepository } from '../../src/repo/file-repository.js';
+import { SshTarget } from '../../src/repo/ssh/ssh-target.js';
 import type { RepositoryTarget } from '../../src/repo/target.js';
+import { sshTargetOptions, startSshd } from './sshd.js';
 
 export interface TargetUnderTest {
   /** The target as host `HOST_A` uses it. */
@@ -39,6 +41,30 @@ export const fileTargetFactory: TargetFactory = {
       otherHost: new FileRepository(root, HOST_B, { name: 'conformance' }),
       rootOnDisk: root,
       cleanup: () => rm(root, { recursive: true, force: true }),
+    };
+  },
+};
+
+/**
+ * The SSH target against a real sshd on 127.0.0.1 (test/support/sshd.ts) whose root is a
+ * local folder; each host has its own local spool and cache, as two machines would.
+ */
+export const sshTargetFactory: TargetFactory = {
+  kind: 'ssh',
+  async create(work) {
+    const sshd = await startSshd(join(work, 'sshd'));
+    const asHost = (host: string) => new SshTarget({ ...sshTargetOptions(sshd, host, join(work, host)), name: 'conformance' });
+    const target = asHost(HOST_A);
+    const otherHost = asHost(HOST_B);
+    return {
+      target,
+      otherHost,
+      rootOnDisk: sshd.root,
+      async cleanup() {
+        await Promise.all([target.close(), otherHost.close()]);
+        await sshd.stop();
+        await Promise.all([HOST_A, HOST_B].map((host) => rm(join(work, host), { recursive: true, force: true })));
+      },
     };
   },
 };
