@@ -1,5 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { ConfigError, type AgentConfig } from '../config.js';
+import { InvalidArgument } from '../errors.js';
+import { parseSshUrl, sshLocation } from './ssh/ssh-url.js';
 
 /**
  * The repository targets the configuration names, parsed once into types: where each is,
@@ -59,25 +61,19 @@ export function parseTargetUrl(url: string): TargetUrl {
     return { kind: 'file', path };
   }
   if (parsed.protocol === 'ssh:') {
-    if (parsed.password) throw new ConfigError(`ssh target ${parsed.host}: a password in the URL is refused; the agent logs in with a key`);
-    if (!parsed.username) throw new ConfigError(`ssh target ${parsed.host}: the URL names no user (ssh://user@host:port/path)`);
-    if (!parsed.hostname) throw new ConfigError('ssh target URL names no host');
-    return {
-      kind: 'ssh',
-      user: decodeURIComponent(parsed.username),
-      host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: parsed.port ? Number(parsed.port) : 22,
-      path,
-    };
+    try {
+      return { kind: 'ssh', ...parseSshUrl(url) };
+    } catch (err) {
+      if (err instanceof InvalidArgument) throw new ConfigError(err.message);
+      throw err;
+    }
   }
   throw new ConfigError(`target URL scheme ${parsed.protocol} is not supported: use file:// or ssh://`);
 }
 
 /** The URL of a target with nothing secret in it (there is none: keys are files). */
 export function targetLocation(spec: TargetSpec): string {
-  if (spec.kind === 'file') return `file://${spec.path}`;
-  const host = spec.address.host.includes(':') ? `[${spec.address.host}]` : spec.address.host;
-  return `ssh://${spec.address.user}@${host}:${spec.address.port}${spec.address.path}`;
+  return spec.kind === 'file' ? `file://${spec.path}` : sshLocation(spec.address);
 }
 
 /** Every target, the primary first; a ConfigError names each problem found. */
