@@ -8,13 +8,15 @@ import { backupPoint, type PointView } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { defaultWorkDir, destroyTestGuest, domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
+import { startSshd, type Sshd } from '../support/sshd.js';
 import { finishedJob, type RestoreView } from '../support/restore-api.js';
 import { fileSums } from '../support/repo-chain.js';
 
 /**
  * Failover to a DR node on one machine: a compute agent and a DR agent (roles: dr, its
- * own host name and repository) on one RabbitMQ and one libvirtd. The compute agent's
- * second target is the DR node's repository, so every point reaches it by replication.
+ * own host name and repository) on one RabbitMQ and one libvirtd. The DR node's
+ * repository is the root of a real sshd on loopback (its own host key and user), and the
+ * compute agent's second target is that sshd: every point reaches the DR node over SSH.
  * The guest is a Nova-like instance backed up twice, then destroyed and undefined at home;
  * the DR agent brings it up from its own repository, its disks where failover.path_map
  * puts them, and the guest agent answers with the second point's data.
@@ -25,23 +27,12 @@ const HOME_DISKS = defaultWorkDir(NAME);
 const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
 const FILE = 1 << 20;
 
-const drNode = new AgentProcess('failover-dr', path.join(WORK, 'dr-node'), { VIRT_DR_ROLES: 'dr', VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3' }, [], {
-  topic: 'virt_dr_test_failover',
-  config: { failover: { path_map: [{ from: HOME_DISKS, to: DR_DISKS }] } },
-});
-const compute = new AgentProcess('failover-compute', path.join(WORK, 'compute'), {}, [], {
-  topic: 'virt_dr_test_failover',
-  config: {
-    repo: {
-      targets: [
-        { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
-        { name: 'dr', url: `file://${drNode.repoPath}` },
-      ],
-    },
-  },
-});
+const TOPIC = 'virt_dr_test_failover';
 
-describe('failover to a DR node', () => {
+describe('failover to a DR node over SSH', () => {
+  let sshd: Sshd;
+  let drNode: AgentProcess;
+  let compute: AgentProcess;
   let client: RpcClient;
   let drClient: RpcClient;
   let guest: TestGuest;
@@ -53,6 +44,23 @@ describe('failover to a DR node', () => {
   const failover = (args: Record<string, unknown>) => finishedJob<RestoreView>(drClient, 'failover', args, drNode.host);
 
   beforeAll(async () => {
+    sshd = await startSshd(path.join(WORK, 'sshd'));
+    // The DR agent owns the folder the sshd serves: what arrives over SSH is its repository.
+    drNode = new AgentProcess('failover-dr', path.join(WORK, 'dr-node'), { VIRT_DR_ROLES: 'dr', VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3', VIRT_DR_REPO_PATH: sshd.root }, [], {
+      topic: TOPIC,
+      config: { failover: { path_map: [{ from: HOME_DISKS, to: DR_DISKS }] } },
+    });
+    compute = new AgentProcess('failover-compute', path.join(WORK, 'compute'), {}, [], {
+      topic: TOPIC,
+      config: {
+        repo: {
+          targets: [
+            { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
+            { name: 'dr', url: sshd.url, ssh_key: sshd.clientKeyPath, known_hosts: sshd.knownHostsPath },
+          ],
+        },
+      },
+    });
     await drNode.reset();
     await rm(DR_DISKS, { recursive: true, force: true });
     ({ client, guest } = await startGuestAndAgent(compute, { name: NAME, dataDiskMiB: 64, nova: true }));
@@ -72,10 +80,11 @@ describe('failover to a DR node', () => {
 
   afterAll(async () => {
     await drClient?.close();
-    await drNode.stop();
+    await drNode?.stop();
     await destroyTestGuest(NAME, { workDir: DR_DISKS });
-    await stopGuestAndAgent(compute, NAME, client);
-    await drNode.discard();
+    if (compute) await stopGuestAndAgent(compute, NAME, client);
+    await drNode?.discard();
+    await sshd?.stop();
   });
 
   it('lists each point on both targets, and gives the domain an RPO', async () => {
@@ -90,13 +99,14 @@ describe('failover to a DR node', () => {
   it('refuses a failover while the home host runs the domain, a compute agent\'s failover, and domains it has nothing of', async () => {
     const split = await expectRefused(drClient, 'failover', { domain: NAME }, 'DomainRunningElsewhere', { server: drNode.host });
     expect(split.message).toContain(compute.host);
+    await expect(drNode.cli(['failover', NAME, '--host', drNode.host])).rejects.toMatchObject({ stderr: expect.stringContaining('DomainRunningElsewhere') });
     await expectRefused(client, 'failover', { domain: NAME }, 'RoleMissing', { server: compute.host });
     await expectRefused(drClient, 'failover', { domain: 'vdr-no-such-domain' }, 'DomainNotFound', { server: drNode.host });
     await expectRefused(drClient, 'failover', { domain: randomUUID() }, 'BackupNotFound', { server: drNode.host });
   });
 
   it('brings the domain up on the DR node from the newest point: same name and UUID, its guest agent answers, the data is the point\'s', async () => {
-    const repoBefore = await fileSums(drNode.repoPath);
+    const repoBefore = await fileSums(sshd.root);
     await virsh(['destroy', NAME]);
     await virsh(['undefine', NAME]);
     const requested = Date.now();
@@ -111,7 +121,7 @@ describe('failover to a DR node', () => {
     expect((await guestExec(NAME, ['/bin/test', '-e', '/data/c.bin'])).exitCode).not.toBe(0);
     // The disk is the DR node's, where path_map puts it; the points are as they were.
     expect(await virsh(['domblklist', NAME])).toContain(path.join(DR_DISKS, 'data.qcow2'));
-    expect(await fileSums(drNode.repoPath)).toEqual(repoBefore);
+    expect(await fileSums(sshd.root)).toEqual(repoBefore);
     console.log(`failover: request to a running guest agent in ${toGuestAgent} ms`);
   }, 300_000);
 
