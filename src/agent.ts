@@ -24,6 +24,9 @@ import { targetLocation, type TargetSpec } from './repo/target-config.js';
 import type { HostMapping } from './failover/host-mapping.js';
 import { failoverOperation } from './failover/failover-operation.js';
 import { askHomeOverBus } from './failover/home-check.js';
+import { callAgentOverBus, type CallAgent } from './bus/agent-call.js';
+import { placeOwnedBy } from './points/owned-place.js';
+import type { PointPlace } from './points/delete-operation.js';
 import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
@@ -90,6 +93,7 @@ export class Agent {
     await notifier.start();
     this.stack.push({ name: 'notifier', stop: () => notifier.stop() });
 
+    const callAgent = callAgentOverBus({ url: bus.url, exchange: bus.exchange, topic: bus.topic, durableExchange: isDurable(bus) });
     const targets = openTargets(this.parts.targets, { host: config.host, statePath: config.state.path, log });
     this.stack.push({ name: 'repository targets', stop: () => Promise.all(targets.map((t) => t.close())).then(() => undefined) });
     // Backups publish to the primary; restore, verify and listing read it.
@@ -125,10 +129,7 @@ export class Agent {
       },
     });
     // The split-brain guard asks the domain's home agent on this agent's own bus and topic.
-    const askHome = askHomeOverBus(
-      { url: bus.url, exchange: bus.exchange, topic: bus.topic, durableExchange: isDurable(bus) },
-      config.failover.home_timeout_s * 1000,
-    );
+    const askHome = askHomeOverBus(callAgent, config.failover.home_timeout_s * 1000);
     // The metrics hear the replicator and the job runner, and read both when scraped.
     const metrics: AgentMetrics = new AgentMetrics({
       host: config.host,
@@ -157,7 +158,7 @@ export class Agent {
         restore,
         failover: failoverOperation({ restore, repo, askHome }),
         verify: verifyOperation({ repo }),
-        delete: deleteOperation({ places: targets, pending, locks }),
+        delete: deleteOperation({ places: targets.map((target, i) => placeOf(target, this.parts.targets[i]!, callAgent)), pending, locks }),
       },
       events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator), metrics.jobEvents()),
       log,
@@ -219,6 +220,11 @@ export class Agent {
     this.state = 'stopped';
     this.log.info('agent stopped');
   }
+}
+
+/** Where a delete goes: the target itself, or the agent that owns its repository. */
+function placeOf(target: RepositoryTarget, spec: TargetSpec, callAgent: CallAgent): PointPlace {
+  return spec.ownerAgent === null ? target : placeOwnedBy(target, spec.ownerAgent, callAgent);
 }
 
 /**

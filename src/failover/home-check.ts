@@ -1,4 +1,5 @@
-import { CallTimeout, RemoteError, RpcClient, type ClientOptions } from '../bus/rpc-client.js';
+import type { CallAgent } from '../bus/agent-call.js';
+import { CallTimeout, RemoteError } from '../bus/rpc-client.js';
 import { DomainRunningElsewhere } from '../errors.js';
 import type { Manifest } from '../repo/point.js';
 
@@ -9,29 +10,20 @@ export type HomeState = 'running' | 'paused' | 'shutoff' | 'other' | 'undefined'
 export type AskHome = (host: string, domainUuid: string) => Promise<HomeState>;
 
 /**
- * The bus client for the split-brain guard: a short-lived connection per question, since
- * failovers are rare and must not depend on a connection kept open through the outage.
- * No answer within `timeoutMs` means the home host is lost (its queue keeps the question,
- * which a returning agent answers into a reply queue that is gone by then: harmless).
+ * The split-brain guard's question. No answer within `timeoutMs` means the home host is
+ * lost (its queue keeps the question, which a returning agent answers into a reply queue
+ * that is gone by then: harmless). Anything else that goes wrong fails the failover: a
+ * question that could not be asked is no evidence that the home host is gone.
  */
-export function askHomeOverBus(options: ClientOptions, timeoutMs: number): AskHome {
+export function askHomeOverBus(callAgent: CallAgent, timeoutMs: number): AskHome {
   return async (host, domainUuid) => {
-    let client: RpcClient;
     try {
-      client = await RpcClient.connect(options);
-    } catch {
-      return 'unreachable';
-    }
-    try {
-      const answer = await client.call<{ state: HomeState }>('domain_state', { domain: domainUuid }, { server: host, timeoutMs });
-      return answer.state;
+      return (await callAgent<{ state: HomeState }>(host, 'domain_state', { domain: domainUuid }, timeoutMs)).state;
     } catch (err) {
       if (err instanceof CallTimeout) return 'unreachable';
       // An agent of a version without domain_state answers, so it is up: its domain may run.
       if (err instanceof RemoteError) return 'other';
       throw err;
-    } finally {
-      await client.close();
     }
   };
 }

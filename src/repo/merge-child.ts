@@ -1,4 +1,4 @@
-import { chmod, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { flushAndHash } from '../backup/snapshot/copy-disk.js';
 import { copyFileHashed } from '../backup/snapshot/copy-file.js';
@@ -167,17 +167,25 @@ export async function settleChild(dir: string, child: Manifest): Promise<'forwar
   return 'forward';
 }
 
-/** Renames each merged disk over its file, then the manifest; idempotent. */
+/**
+ * Renames each merged disk over its file, then the manifest; idempotent. What goes in
+ * takes the owner of the point's folder: a DR node's repository belongs to the user its
+ * SSH server writes as, and must stay readable and removable by that user.
+ */
 async function rollForward(dir: string, merged: Manifest): Promise<void> {
+  const { uid, gid } = await stat(dir);
   for (const disk of merged.disks) {
     const work = `${disk.file}${MERGE_SUFFIX}`;
     const kind = await entryKind(join(dir, work));
     // Missing: renamed already, or a disk that needed no merge.
-    if (kind === 'file') await rename(join(dir, work), join(dir, disk.file));
-    else if (kind !== 'missing') throw refused(merged, work, kind);
+    if (kind === 'file') {
+      await chown(join(dir, work), uid, gid);
+      await rename(join(dir, work), join(dir, disk.file));
+    } else if (kind !== 'missing') throw refused(merged, work, kind);
   }
   // The disks' renames must be durable before the manifest that describes them.
   await fsyncDirectory(dir);
+  await chown(join(dir, MERGE_MANIFEST), uid, gid);
   await rename(join(dir, MERGE_MANIFEST), join(dir, MANIFEST));
   await fsyncDirectory(dir);
   await removeMergeTemporaries(dir);

@@ -2,12 +2,13 @@ import { isAbsolute } from 'node:path';
 import { ConfigError, type AgentConfig } from '../config.js';
 import { InvalidArgument } from '../errors.js';
 import { parseSshUrl, sshLocation } from './ssh/ssh-url.js';
+import { isHostName } from '../util/ids.js';
 
 /**
  * The repository targets the configuration names, parsed once into types: where each is,
  * how to reach it, and its rate limit. The first is the primary.
  *
- *   repo.targets  a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s}
+ *   repo.targets  a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s, agent}
  *   repo.url      one target, named "primary" (VIRT_DR_REPO_URL and its companions)
  *   repo.path     neither set: file://<repo.path>, named "local", as before targets existed
  */
@@ -18,6 +19,12 @@ interface CommonSpec {
   bandwidthBytesPerS: number;
   /** A secondary gets a new point this long after the primary has it. */
   delayS: number;
+  /**
+   * The host name of the agent that owns the repository (a DR node's): a delete there
+   * that must merge a point into its children is that agent's to do, where qemu-img runs
+   * next to the files. Null: this agent does it itself (a file target).
+   */
+  ownerAgent: string | null;
 }
 
 export interface FileTargetSpec extends CommonSpec {
@@ -82,7 +89,7 @@ export function targetSpecs(repo: AgentConfig['repo']): TargetSpec[] {
     throw new ConfigError('set repo.url (one target) or repo.targets (several), not both');
   }
   if (repo.targets.length === 0) {
-    if (repo.url === '') return [{ kind: 'file', name: 'local', path: repo.path, bandwidthBytesPerS: 0, delayS: 0 }];
+    if (repo.url === '') return [{ kind: 'file', name: 'local', path: repo.path, bandwidthBytesPerS: 0, delayS: 0, ownerAgent: null }];
     return [
       specOf(
         { name: 'primary', url: repo.url, ssh_key: repo.ssh_key, known_hosts: repo.known_hosts, bandwidth_bytes_per_s: repo.bandwidth_bytes_per_s },
@@ -107,7 +114,7 @@ export function targetSpecs(repo: AgentConfig['repo']): TargetSpec[] {
 }
 
 const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const ENTRY_KEYS = new Set(['name', 'url', 'ssh_key', 'known_hosts', 'bandwidth_bytes_per_s', 'delay_s']);
+const ENTRY_KEYS = new Set(['name', 'url', 'ssh_key', 'known_hosts', 'bandwidth_bytes_per_s', 'delay_s', 'agent']);
 
 function specOf(entry: unknown, where: string): TargetSpec {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be an object`);
@@ -126,8 +133,11 @@ function specOf(entry: unknown, where: string): TargetSpec {
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${where}.${key} must be ${what}`);
     return value;
   };
+  const agent = text('agent');
+  if (agent !== '' && !isHostName(agent)) throw new ConfigError(`${where}.agent ${JSON.stringify(agent)} is not an agent's host name`);
   const common = {
     name,
+    ownerAgent: agent === '' ? null : agent,
     bandwidthBytesPerS: whole('bandwidth_bytes_per_s', 'a whole number of bytes/s (0: unlimited)'),
     delayS: whole('delay_s', 'a whole number of seconds'),
   };

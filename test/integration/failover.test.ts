@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient, Notification } from '../../src/bus/rpc-client.js';
@@ -10,7 +10,8 @@ import { defaultWorkDir, destroyTestGuest, domainState, guestExec, guestSha256, 
 import { expectRefused } from '../support/refused.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import { finishedJob, type RestoreView } from '../support/restore-api.js';
-import { fileSums } from '../support/repo-chain.js';
+import { FileRepository } from '../../src/repo/file-repository.js';
+import { fileSums, flattenedSha256 } from '../support/repo-chain.js';
 
 /**
  * Failover to a DR node on one machine: a compute agent and a DR agent (roles: dr, its
@@ -56,7 +57,8 @@ describe('failover to a DR node over SSH', () => {
         repo: {
           targets: [
             { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
-            { name: 'dr', url: sshd.url, ssh_key: sshd.clientKeyPath, known_hosts: sshd.knownHostsPath },
+            // The DR agent owns that repository: it merges there when a point is deleted.
+            { name: 'dr', url: sshd.url, ssh_key: sshd.clientKeyPath, known_hosts: sshd.knownHostsPath, agent: drNode.host },
           ],
         },
       },
@@ -68,14 +70,15 @@ describe('failover to a DR node over SSH', () => {
     drClient = await drNode.client();
     events = [];
     await client.watchNotifications((n) => events.push(n));
-    for (const file of ['a', 'b']) {
+    // Three points; the first is deleted everywhere before the failover.
+    for (const file of ['a', 'b', 'c']) {
       files[file] = await guestWriteRandomFile(NAME, `/data/${file}.bin`, FILE);
       const point = await backupPoint(client, NAME);
       points.push(point);
       await waitForEvent(events, (n) => n.event_type === 'virt_dr.replicate.end' && (n.payload.backup_ids as string[]).includes(point.backup_id));
     }
     // Written after the last point: a failover cannot have it.
-    await guestWriteRandomFile(NAME, '/data/c.bin', FILE);
+    await guestWriteRandomFile(NAME, '/data/late.bin', FILE);
   }, 300_000);
 
   afterAll(async () => {
@@ -85,6 +88,25 @@ describe('failover to a DR node over SSH', () => {
     if (compute) await stopGuestAndAgent(compute, NAME, client);
     await drNode?.discard();
     await sshd?.stop();
+  });
+
+  it('deletes the first point everywhere: the DR agent merges it into its child in its own repository', async () => {
+    const [first, second] = points as [PointView, PointView];
+    const job = await finishedJob<{ places: { place: string; merged_into: string[] }[] }>(client, 'delete_backup', { domain: NAME, backup_id: first.backup_id });
+    expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');
+    expect(job.result!.places).toEqual([
+      expect.objectContaining({ place: 'local', merged_into: [second.backup_id] }),
+      expect.objectContaining({ place: 'dr', merged_into: [second.backup_id] }),
+    ]);
+    points.shift();
+    const onDr = (await readdir(path.join(sshd.root, guest.uuid))).filter((n) => !n.startsWith('.')).sort();
+    expect(onDr).toEqual(points.map((p) => p.backup_id).sort());
+    // The DR node's merged point reads as the compute host's, and the SSH user still owns it.
+    const drRepo = new FileRepository(sshd.root, 'failover-test-reader');
+    const localRepo = new FileRepository(path.join(WORK, 'compute', 'repo'), 'failover-test-reader');
+    expect(await flattenedSha256(drRepo, guest.uuid, second.backup_id)).toEqual(await flattenedSha256(localRepo, guest.uuid, second.backup_id));
+    const owner = (await stat(path.join(sshd.root, guest.uuid, second.backup_id, 'manifest.json'))).uid;
+    expect(owner).toBe((await stat(sshd.root)).uid);
   });
 
   it('lists each point on both targets, and gives the domain an RPO', async () => {
@@ -112,13 +134,13 @@ describe('failover to a DR node over SSH', () => {
     const requested = Date.now();
     const job = await failover({ domain: NAME });
     expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');
-    expect(job.result).toMatchObject({ backup_id: points[1]!.backup_id, domain: NAME, domain_uuid: guest.uuid, instant: true });
+    expect(job.result).toMatchObject({ backup_id: points.at(-1)!.backup_id, domain: NAME, domain_uuid: guest.uuid, instant: true });
     await waitForAgent(NAME);
     const toGuestAgent = Date.now() - requested;
     expect(await domainState(NAME)).toBe('running');
     expect(await virsh(['domuuid', NAME])).toBe(guest.uuid);
-    for (const file of ['a', 'b']) expect(await guestSha256(NAME, `/data/${file}.bin`)).toBe(files[file]);
-    expect((await guestExec(NAME, ['/bin/test', '-e', '/data/c.bin'])).exitCode).not.toBe(0);
+    for (const file of ['a', 'b', 'c']) expect(await guestSha256(NAME, `/data/${file}.bin`)).toBe(files[file]);
+    expect((await guestExec(NAME, ['/bin/test', '-e', '/data/late.bin'])).exitCode).not.toBe(0);
     // The disk is the DR node's, where path_map puts it; the points are as they were.
     expect(await virsh(['domblklist', NAME])).toContain(path.join(DR_DISKS, 'data.qcow2'));
     expect(await fileSums(sshd.root)).toEqual(repoBefore);

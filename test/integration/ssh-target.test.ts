@@ -369,7 +369,7 @@ describe('deleting', () => {
     const before = await tree(domainDir());
 
     await expect(target.deletePoint(DOMAIN, parent, {})).rejects.toThrow(
-      new InvalidRepositoryEntry(`backup ${parent} is kept on target dr: merging into children on an SSH target is not supported yet`),
+      new InvalidRepositoryEntry(`backup ${parent} is kept on target dr: its children need it merged into them, which the agent that owns the repository does: name it as this target's "agent" in repo.targets`),
     );
     expect(await tree(domainDir())).toEqual(before);
 

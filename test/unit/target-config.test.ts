@@ -7,7 +7,7 @@ const ssh = { name: 'dr', url: 'ssh://backup@dr-1.example:2222/srv/virt-dr', ssh
 
 describe('repository targets from the configuration', () => {
   it('keeps repo.path as the one file target when nothing else is set', () => {
-    expect(targetSpecs(repo({ path: '/srv/repo' }))).toEqual([{ kind: 'file', name: 'local', path: '/srv/repo', bandwidthBytesPerS: 0, delayS: 0 }]);
+    expect(targetSpecs(repo({ path: '/srv/repo' }))).toEqual([{ kind: 'file', name: 'local', path: '/srv/repo', bandwidthBytesPerS: 0, delayS: 0, ownerAgent: null }]);
   });
 
   it('reads one target from the environment, named primary', () => {
@@ -28,6 +28,7 @@ describe('repository targets from the configuration', () => {
       knownHosts: ssh.known_hosts,
       bandwidthBytesPerS: 52428800,
       delayS: 0,
+      ownerAgent: null,
     });
     expect(targetLocation(spec!)).toBe('ssh://backup@dr-1.example:2222/srv/virt-dr');
   });

@@ -170,7 +170,7 @@ export class SshTarget implements RepositoryTarget {
     checkedBackupId(backupId);
     if (!(await this.hasPoint(domainUuid, backupId))) return null;
     if (childrenOf(await this.listPoints(domainUuid), backupId).length > 0) {
-      throw new InvalidRepositoryEntry(`backup ${backupId} is kept on target ${this.name}: merging into children on an SSH target is not supported yet`);
+      throw new InvalidRepositoryEntry(`backup ${backupId} is kept on target ${this.name}: its children need it merged into them, which the agent that owns the repository does: name it as this target's "agent" in repo.targets`);
     }
     const blockers = await this.dependentsOf(domainUuid, backupId);
     if (blockers.length > 0) {
