@@ -1,20 +1,13 @@
 import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { copyFileHashed } from '../backup/snapshot/copy-file.js';
-import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry, VerificationFailed } from '../errors.js';
+import { InvalidRepositoryEntry, VerificationFailed } from '../errors.js';
 import { ensureDirectory, fsyncDirectory, fsyncFile, writeJsonAtomic } from '../util/atomic-file.js';
-import { isBackupId, isHostName, isUuid } from '../util/ids.js';
-import { entryKind, readRegularFile, UnreadableEntry, wrongKind, type EntryKind } from '../util/no-follow-fs.js';
-import {
-  invalidPoint,
-  MANIFEST,
-  MAX_MANIFEST_BYTES,
-  readPoint,
-  sortPoints,
-  type InvalidPoint,
-  type PointReading,
-  type PointScan,
-} from './point-reading.js';
+import { entryKind, readRegularFile, UnreadableEntry, type EntryKind } from '../util/no-follow-fs.js';
+import { RepositoryLayout } from './layout.js';
+import { ListedTarget } from './listed-target.js';
+import { PointListing, type EntryReader } from './point-listing.js';
+import { MANIFEST } from './point-reading.js';
 import type { Manifest } from './point.js';
 import { deletePoint, finishDelete, type DeleteOptions, type DeleteReport } from './delete-point.js';
 import type { FreeSpace, OpenedPoints, RepositoryTarget, SweepReport, TransferOptions } from './target.js';
@@ -40,8 +33,9 @@ export interface FileTargetOptions {
  * newer format, or filed under another domain is reported and skipped, never deleted.
  * Only ids, UUIDs and the host name that passed their pattern check become path parts.
  */
-export class FileRepository implements RepositoryTarget {
-  private readonly ownStagingPrefix: string;
+export class FileRepository extends ListedTarget implements RepositoryTarget {
+  protected readonly layout: RepositoryLayout;
+  protected readonly listing: PointListing;
   readonly name: string;
   readonly location: string;
   readonly opensInPlace = true;
@@ -53,70 +47,25 @@ export class FileRepository implements RepositoryTarget {
     readonly host: string,
     options: Partial<FileTargetOptions> = {},
   ) {
-    if (!isHostName(host)) {
-      throw new InvalidArgument(`host name ${JSON.stringify(host)} cannot name staging folders: use letters, digits, '.', '_' and '-'`);
-    }
-    this.ownStagingPrefix = `${STAGING_PREFIX}${host}-`;
+    super();
+    this.layout = new RepositoryLayout(root, host);
+    this.listing = new PointListing(LOCAL_ENTRIES, this.layout);
     this.name = options.name ?? 'local';
     this.location = `file://${root}`;
     this.bandwidthBytesPerS = options.bandwidthBytesPerS ?? 0;
   }
 
   domainDir(domainUuid: string): string {
-    if (!isUuid(domainUuid)) throw new InvalidArgument(`not a domain UUID: ${domainUuid}`);
-    return join(this.root, domainUuid.toLowerCase());
+    return this.layout.domainDir(domainUuid);
   }
 
   pointDir(domainUuid: string, backupId: string): string {
-    if (!isBackupId(backupId)) throw new InvalidArgument(`not a backup id: ${backupId}`);
-    return join(this.domainDir(domainUuid), backupId);
+    return this.layout.pointDir(domainUuid, backupId);
   }
 
   /** This host's staging folder for a point; other hosts' never share its name. */
   partialDir(domainUuid: string, backupId: string): string {
-    if (!isBackupId(backupId)) throw new InvalidArgument(`not a backup id: ${backupId}`);
-    return join(this.domainDir(domainUuid), `${this.ownStagingPrefix}${backupId}`);
-  }
-
-  /** The UUIDs of the domains the repository has a folder for. */
-  async listDomains(): Promise<string[]> {
-    // Upper-case names are never written (domainDir lower-cases), so they are not ours.
-    return (await readdirOrEmpty(this.root)).filter((n) => isUuid(n) && n === n.toLowerCase());
-  }
-
-  /** The trusted points of a domain, oldest first, and the ones kept but not trusted. */
-  async scanPoints(domainUuid: string): Promise<PointScan> {
-    const listing = await this.listDomainFolder(domainUuid);
-    if ('untrusted' in listing) return { points: [], invalid: [listing.untrusted] };
-    return this.readPoints(domainUuid, listing.names);
-  }
-
-  /** Trusted points of a domain, oldest first. */
-  async listPoints(domainUuid: string): Promise<Manifest[]> {
-    return (await this.scanPoints(domainUuid)).points;
-  }
-
-  /** Points of a domain that are kept but not trusted, each with why (for verify). */
-  async listInvalidPoints(domainUuid: string): Promise<InvalidPoint[]> {
-    return (await this.scanPoints(domainUuid)).invalid;
-  }
-
-  async getPoint(domainUuid: string, backupId: string): Promise<Manifest> {
-    if (!isBackupId(backupId)) throw new InvalidArgument(`backup_id ${JSON.stringify(backupId)} is not a backup id`);
-    const reading = await this.readTrustedPoint(domainUuid, backupId);
-    if (!reading) throw new BackupNotFound(`no backup ${backupId} for domain ${domainUuid}`);
-    if (!reading.valid) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainUuid} is not trusted: ${reading.reason}`);
-    return reading.manifest;
-  }
-
-  /** True only for a published point that reads as trusted. */
-  async hasPoint(domainUuid: string, backupId: string): Promise<boolean> {
-    return (await this.readTrustedPoint(domainUuid, backupId))?.valid === true;
-  }
-
-  async latestPoint(domainUuid: string): Promise<Manifest | null> {
-    const points = await this.listPoints(domainUuid);
-    return points.at(-1) ?? null;
+    return this.layout.partialDir(domainUuid, backupId);
   }
 
   /**
@@ -129,7 +78,7 @@ export class FileRepository implements RepositoryTarget {
     const staging = this.partialDir(domainUuid, backupId);
     const found = await this.removeStaging(staging);
     if (found !== 'missing' && found !== 'directory') {
-      throw new InvalidRepositoryEntry(`staging entry ${this.ownStagingPrefix}${backupId} of domain ${domainUuid} is a ${found}`);
+      throw new InvalidRepositoryEntry(`staging entry ${this.layout.ownStagingPrefix}${backupId} of domain ${domainUuid} is a ${found}`);
     }
     await mkdir(staging, { mode: FOLDER_MODE });
     return staging;
@@ -236,29 +185,8 @@ export class FileRepository implements RepositoryTarget {
    */
   async sweep(): Promise<SweepReport> {
     const report: SweepReport = { removed: [], invalid: [], kept: [] };
-    for (const domainUuid of await this.listDomains()) {
-      const listing = await this.listDomainFolder(domainUuid);
-      if ('untrusted' in listing) {
-        report.invalid.push(listing.untrusted);
-        continue;
-      }
-      report.invalid.push(...(await this.readPoints(domainUuid, listing.names)).invalid);
-      for (const name of listing.names.filter((n) => n.startsWith(STAGING_PREFIX))) {
-        const path = join(this.domainDir(domainUuid), name);
-        if (!this.isOwnStaging(name)) {
-          report.kept.push({ path, reason: 'not named by this host: another host may be writing it' });
-          continue;
-        }
-        const found = await this.removeStaging(path);
-        if (found === 'directory') report.removed.push(path);
-        else if (found !== 'missing') report.kept.push({ path, reason: `a ${found}, not a folder` });
-      }
-    }
+    await this.sweepDomains(report, (path) => this.removeStaging(path), (path) => path);
     return report;
-  }
-
-  private isOwnStaging(name: string): boolean {
-    return name.startsWith(this.ownStagingPrefix) && isBackupId(name.slice(this.ownStagingPrefix.length));
   }
 
   /** Removes `path` only if it is a real folder; says what it found there. */
@@ -275,93 +203,28 @@ export class FileRepository implements RepositoryTarget {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const problem = await this.domainFolderProblem(domainUuid);
+    const problem = await this.listing.domainFolderProblem(domainUuid);
     if (problem) throw new InvalidRepositoryEntry(`the repository folder of domain ${domainUuid} is not trusted: ${problem}`);
-  }
-
-  /** Why the domain's folder cannot be used, or null when it is a real folder or absent. */
-  private async domainFolderProblem(domainUuid: string): Promise<string | null> {
-    const dir = this.domainDir(domainUuid);
-    try {
-      const kind = await entryKind(dir);
-      return kind === 'directory' || kind === 'missing' ? null : wrongKind(dir, kind).message;
-    } catch (err) {
-      if (err instanceof UnreadableEntry) return err.message;
-      throw err;
-    }
-  }
-
-  private async listDomainFolder(domainUuid: string): Promise<{ names: string[] } | { untrusted: InvalidPoint }> {
-    const untrusted = (reason: string) => ({ untrusted: invalidPoint({ domainUuid: domainUuid.toLowerCase(), backupId: null }, reason) });
-    const problem = await this.domainFolderProblem(domainUuid);
-    if (problem) return untrusted(problem);
-    try {
-      return { names: await readdirOrEmpty(this.domainDir(domainUuid)) };
-    } catch (err) {
-      return untrusted(`the domain folder cannot be listed (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})`);
-    }
-  }
-
-  private async readPoints(domainUuid: string, names: string[]): Promise<PointScan> {
-    const scan: PointScan = { points: [], invalid: [] };
-    for (const backupId of names.filter(isBackupId).sort()) {
-      const reading = await this.readPointFolder(domainUuid, backupId);
-      if (reading?.valid) scan.points.push(reading.manifest);
-      else if (reading) scan.invalid.push(invalidPoint({ domainUuid: domainUuid.toLowerCase(), backupId }, reading.reason, reading.filesMissing));
-    }
-    sortPoints(scan.points);
-    return scan;
-  }
-
-  /** One point, after checking the domain's folder; null when there is no such point. */
-  private async readTrustedPoint(domainUuid: string, backupId: string): Promise<PointReading | null> {
-    const problem = await this.domainFolderProblem(domainUuid);
-    if (problem) return { valid: false, reason: `the domain folder is not trusted: ${problem}` };
-    return this.readPointFolder(domainUuid, backupId);
-  }
-
-  /**
-   * Reads one point folder without following a symlink at any level: the folder, its
-   * manifest and each disk file must be what they claim. Null when the folder is absent.
-   */
-  private async readPointFolder(domainUuid: string, backupId: string): Promise<PointReading | null> {
-    const dir = this.pointDir(domainUuid, backupId);
-    try {
-      const kind = await entryKind(dir);
-      if (kind === 'missing') return null;
-      if (kind !== 'directory') throw wrongKind(dir, kind);
-      const reading = readPoint(await readRegularFile(join(dir, MANIFEST), MAX_MANIFEST_BYTES), { domainUuid, backupId });
-      if (!reading.valid) return reading;
-      return (await diskFilesProblem(dir, reading.manifest)) ?? reading;
-    } catch (err) {
-      if (err instanceof UnreadableEntry) return { valid: false, reason: err.message };
-      throw err;
-    }
   }
 }
 
-const STAGING_PREFIX = '.partial-';
 const FOLDER_MODE = 0o750;
 
 /**
- * Each disk file of a point must be a regular file in its folder, not a link elsewhere.
- * A file that is simply absent is told apart: the point lost data, nobody planted it.
+ * The local file system as the listing reads it: lstat without following, folders listed
+ * (absent: empty), manifests read as bounded regular files (no-follow-fs.ts). An error
+ * names the entry, never a host path, since it becomes a reason in replies.
  */
-async function diskFilesProblem(pointDir: string, manifest: Manifest): Promise<PointReading | null> {
-  for (const disk of manifest.disks) {
-    const file = join(pointDir, disk.file);
-    const kind = await entryKind(file);
-    if (kind === 'missing') return { valid: false, reason: wrongKind(file, kind).message, filesMissing: true };
-    if (kind !== 'file') throw wrongKind(file, kind);
-  }
-  return null;
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
+const LOCAL_ENTRIES: EntryReader = {
+  kind: entryKind,
+  async list(path) {
+    try {
+      return await readdir(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return [];
+      throw new UnreadableEntry(`${basename(path)} cannot be listed (${code ?? 'unknown error'})`);
+    }
+  },
+  readRegularFile,
+};

@@ -6,7 +6,7 @@ import type { Manifest } from '../point.js';
 import type { OpenedPoints, TransferOptions } from '../target.js';
 import { downloadHashed } from './download.js';
 import { MANIFEST } from '../point-reading.js';
-import type { RepositoryLayout } from './layout.js';
+import type { RepositoryLayout } from '../layout.js';
 import type { RemoteFs } from './remote-fs.js';
 import type { TokenBucket } from './throttle.js';
 

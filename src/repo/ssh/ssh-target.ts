@@ -1,17 +1,17 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { BackupNotFound, InvalidRepositoryEntry } from '../../errors.js';
+import { InvalidRepositoryEntry } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isUuid } from '../../util/ids.js';
 import type { DeleteOptions, DeleteReport } from '../delete-point.js';
 import { MERGE_SUFFIX } from '../merge-child.js';
 import { childrenOf } from '../point-chain.js';
-import type { InvalidPoint, PointScan } from '../point-reading.js';
 import type { Manifest } from '../point.js';
 import type { FreeSpace, OpenedPoints, RepositoryTarget, SweepReport, TransferOptions } from '../target.js';
 import { SshConnection } from './connection.js';
-import { checkedBackupId, RepositoryLayout } from './layout.js';
-import { PointListing } from './listing.js';
+import { checkedBackupId, RepositoryLayout } from '../layout.js';
+import { PointListing } from '../point-listing.js';
+import { ListedTarget } from '../listed-target.js';
 import { OPENED_PREFIX, openPoints } from './open-points.js';
 import { publishPoint } from './publish.js';
 import { qcow2BackingFile } from './qcow2-backing.js';
@@ -49,20 +49,21 @@ const FOLDER_MODE = 0o750;
  * and upload.ts (staging, resume, verify, publish by rename), open-points.ts (verified
  * local copies), throttle.ts (the bandwidth limit).
  */
-export class SshTarget implements RepositoryTarget {
+export class SshTarget extends ListedTarget implements RepositoryTarget {
   readonly name: string;
   readonly location: string;
   /** openPoints gives local copies, not the target's own files. */
   readonly opensInPlace = false;
   private readonly connection: SshConnection;
   private readonly fs: RemoteFs;
-  private readonly layout: RepositoryLayout;
-  private readonly listing: PointListing;
+  protected readonly layout: RepositoryLayout;
+  protected readonly listing: PointListing;
   private readonly hasher: RemoteHasher;
   private readonly bucket: TokenBucket | null;
   private readonly log: Logger;
 
   constructor(private readonly options: SshTargetOptions) {
+    super();
     this.name = options.name;
     this.location = sshLocation(options.url);
     this.layout = new RepositoryLayout(options.url.path, options.host);
@@ -80,38 +81,6 @@ export class SshTarget implements RepositoryTarget {
     this.listing = new PointListing(this.fs, this.layout);
     this.bucket = bucketFor(options.bandwidthBytesPerS);
     this.hasher = new RemoteHasher(this.connection, this.fs, this.bucket, this.log);
-  }
-
-  listDomains(): Promise<string[]> {
-    return this.listing.listDomains();
-  }
-
-  scanPoints(domainUuid: string): Promise<PointScan> {
-    return this.listing.scanPoints(domainUuid);
-  }
-
-  async listPoints(domainUuid: string): Promise<Manifest[]> {
-    return (await this.scanPoints(domainUuid)).points;
-  }
-
-  async listInvalidPoints(domainUuid: string): Promise<InvalidPoint[]> {
-    return (await this.scanPoints(domainUuid)).invalid;
-  }
-
-  async latestPoint(domainUuid: string): Promise<Manifest | null> {
-    return (await this.listPoints(domainUuid)).at(-1) ?? null;
-  }
-
-  async getPoint(domainUuid: string, backupId: string): Promise<Manifest> {
-    checkedBackupId(backupId);
-    const reading = await this.listing.readTrustedPoint(domainUuid, backupId);
-    if (!reading) throw new BackupNotFound(`no backup ${backupId} for domain ${domainUuid} on target ${this.name}`);
-    if (!reading.valid) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainUuid} on target ${this.name} is not trusted: ${reading.reason}`);
-    return reading.manifest;
-  }
-
-  async hasPoint(domainUuid: string, backupId: string): Promise<boolean> {
-    return (await this.listing.readTrustedPoint(domainUuid, backupId))?.valid === true;
   }
 
   stagingFolder(domainUuid: string, backupId: string): string {
@@ -221,25 +190,8 @@ export class SshTarget implements RepositoryTarget {
     const report: SweepReport = { removed: [], invalid: [], kept: [] };
     report.removed.push(...(await removeLocalEntries(this.options.spoolRoot, isUuid)));
     report.removed.push(...(await removeLocalEntries(this.options.cacheRoot, (n) => n.startsWith(OPENED_PREFIX))));
-    for (const domainUuid of await this.listing.listDomains()) {
-      const listing = await this.listing.listDomainFolder(domainUuid);
-      if ('untrusted' in listing) {
-        report.invalid.push(listing.untrusted);
-        continue;
-      }
-      report.invalid.push(...(await this.listing.readPoints(domainUuid, listing.names)).invalid);
-      for (const { name, own } of this.listing.stagingNames(listing.names)) {
-        const path = posix.join(this.layout.domainDir(domainUuid), name);
-        const shown = `${this.location}/${domainUuid}/${name}`;
-        if (!own) {
-          report.kept.push({ path: shown, reason: 'not named by this host: another host may be writing it' });
-          continue;
-        }
-        const found = await this.removeOwnStaging(path);
-        if (found === 'directory') report.removed.push(shown);
-        else if (found !== 'missing') report.kept.push({ path: shown, reason: `a ${found}, not a folder` });
-      }
-    }
+    // Named by the target's URL: a path on the far side means nothing on this host.
+    await this.sweepDomains(report, (path) => this.removeOwnStaging(path), (path) => `${this.location}${path.slice(this.layout.root.length)}`);
     return report;
   }
 

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
-import { InvalidRepositoryEntry } from '../../errors.js';
-import { isBackupId, isUuid } from '../../util/ids.js';
-import { UnreadableEntry, wrongKind, type EntryKind } from '../../util/no-follow-fs.js';
+import { InvalidRepositoryEntry } from '../errors.js';
+import { isBackupId, isUuid } from '../util/ids.js';
+import { UnreadableEntry, wrongKind, type EntryKind } from '../util/no-follow-fs.js';
 import {
   invalidPoint,
   MANIFEST,
@@ -11,8 +11,8 @@ import {
   type InvalidPoint,
   type PointReading,
   type PointScan,
-} from '../point-reading.js';
-import type { Manifest } from '../point.js';
+} from './point-reading.js';
+import type { Manifest } from './point.js';
 import { STAGING_PREFIX, type RepositoryLayout } from './layout.js';
 
 /**

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
-import { InvalidArgument } from '../../errors.js';
-import { isBackupId, isHostName, isUuid } from '../../util/ids.js';
+import { InvalidArgument } from '../errors.js';
+import { isBackupId, isHostName, isUuid } from '../util/ids.js';
 
 /**
  * Where things are in a repository, as POSIX paths below its root: the file target's
