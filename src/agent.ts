@@ -119,6 +119,7 @@ export class Agent {
     const restore = restoreOperation({
       hypervisor,
       repo,
+      fetchToPrimary: (domainUuid, backupId, options) => replicator.fetchToPrimary(domainUuid, backupId, options),
       chains,
       pending,
       settings: {

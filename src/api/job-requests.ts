@@ -33,6 +33,7 @@ export function readRestoreArgs(args: Record<string, unknown>): JobRequest<Resto
     const newName = read.optionalString('new_name');
     const instant = read.boolean('instant', false);
     const resume = read.boolean('resume', false);
+    const definitionFrom = read.optionalString('definition_from');
     if (target === 'new' && newName === null) throw new InvalidArgument('restore(): target "new" needs new_name');
     if (target === 'replace' && newName !== null) throw new InvalidArgument('restore(): new_name is only for target "new"');
     if (resume && !instant) throw new InvalidArgument('restore(): resume=true finishes an instant restore; pass instant=true');
@@ -42,6 +43,7 @@ export function readRestoreArgs(args: Record<string, unknown>): JobRequest<Resto
       newName: newName === null ? null : checkDomainName('restore', newName, 'new_name'),
       instant,
       resume,
+      definitionFrom: definitionFrom === null ? null : checkBackupId('restore', definitionFrom),
     };
   });
 }

@@ -48,7 +48,7 @@ export interface ApiDeps {
   pending: PendingInstantStore;
   roles: readonly AgentRole[];
   /** Where each point has been copied, and the RPO that gives. */
-  replicas: Pick<Replicator, 'targetsOf' | 'rpoSeconds' | 'worstRpo'>;
+  replicas: Pick<Replicator, 'targetsOf' | 'rpoSeconds' | 'worstRpo' | 'secondaryHolding'>;
   /** The split-brain guard's question to a domain's home agent. */
   askHome: AskHome;
 }
@@ -93,6 +93,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
   const pointDeps: PointPreflightDeps = {
     repo: deps.repo,
     pending: deps.pending,
+    onSecondary: async (domainUuid, backupId) =>
+      !(await deps.repo.hasPoint(domainUuid, backupId)) && (await deps.replicas.secondaryHolding(domainUuid, backupId)) !== null,
     async isDefined(name) {
       try {
         await deps.hypervisor.lookup(name);

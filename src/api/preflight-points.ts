@@ -12,6 +12,8 @@ import type { DomainRef } from './resolve-domain.js';
 export interface PointPreflightDeps {
   repo: RepositoryTarget;
   pending: PendingInstantStore;
+  /** Whether a secondary target holds a point the primary lacks (a restore brings it home first). */
+  onSecondary: (domainUuid: string, backupId: string) => Promise<boolean>;
   /** Whether libvirt has a domain of this name. */
   isDefined(name: string): Promise<boolean>;
 }
@@ -33,7 +35,8 @@ export async function preflightRestore(domain: DomainRef, request: RestoreReques
     throw new RestoreIncomplete(`domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it with resume=true`);
   }
   if (request.instant) refuseCopiedForInstant(deps.repo);
-  await deps.repo.getPoint(domain.uuid, request.backupId);
+  if (!(await deps.onSecondary(domain.uuid, request.backupId))) await deps.repo.getPoint(domain.uuid, request.backupId);
+  if (request.definitionFrom !== null) await deps.repo.getPoint(domain.uuid, request.definitionFrom);
   if (request.newName !== null && (await deps.isDefined(request.newName))) {
     throw new DomainExists(`restore(): a domain named ${request.newName} exists already`);
   }

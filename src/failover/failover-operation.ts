@@ -10,7 +10,7 @@ export interface FailoverRequest extends RestoreRequest {
 
 /** The restore a failover is: the domain keeps its name and UUID, runs at once, copies in the background. */
 export function failoverRestore(backupId: string, force: boolean): FailoverRequest {
-  return { backupId, target: 'replace', newName: null, instant: true, resume: false, force };
+  return { backupId, target: 'replace', newName: null, instant: true, resume: false, definitionFrom: null, force };
 }
 
 /**

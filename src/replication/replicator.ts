@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { VirtDrError } from '../errors.js';
 import type { JobEvents } from '../jobs/job-runner.js';
-import type { RepositoryTarget } from '../repo/target.js';
+import type { RepositoryTarget, TransferOptions } from '../repo/target.js';
 import type { DomainRecordStore } from '../util/domain-records.js';
 import type { KeyedLock } from '../util/keyed-lock.js';
 import { emptyCopies, type ReplicaRecord, type TargetCopies } from './replica-record.js';
@@ -144,6 +144,28 @@ export class Replicator {
     return Object.fromEntries(
       this.secondaryNames.map((name) => [name, record.targets[name]?.points.map((p) => p.created_at).sort().at(-1) ?? null]),
     );
+  }
+
+  /** The secondary that holds a point, asked of the targets themselves; null when none does. */
+  async secondaryHolding(domainUuid: string, backupId: string): Promise<Secondary | null> {
+    for (const secondary of this.deps.secondaries) {
+      if (await secondary.target.hasPoint(domainUuid, backupId)) return secondary;
+    }
+    return null;
+  }
+
+  /**
+   * Brings a point the primary lacks home from a secondary that holds it, with the points
+   * it builds on (a failback's point, taken on the DR node; a point the primary lost), so
+   * a restore reads it from the primary like any other. False when no secondary has it.
+   */
+  async fetchToPrimary(domainUuid: string, backupId: string, options: TransferOptions = {}): Promise<boolean> {
+    if (await this.deps.primary.hasPoint(domainUuid, backupId)) return true;
+    const holder = await this.secondaryHolding(domainUuid, backupId);
+    if (!holder) return false;
+    const sync = await this.deps.locks.run(domainUuid, () => syncDomain(holder.target, this.deps.primary, domainUuid, options));
+    this.deps.log.info({ domain_uuid: domainUuid, from: holder.target.name, copied: sync.copied, bytes: sync.bytes }, 'points brought home from a secondary target');
+    return this.deps.primary.hasPoint(domainUuid, backupId);
   }
 
   private setDue(next: Due): void {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
+import { lchown, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { copyFileHashed } from '../backup/snapshot/copy-file.js';
 import { InvalidRepositoryEntry, VerificationFailed } from '../errors.js';
@@ -122,6 +122,7 @@ export class FileRepository extends ListedTarget implements RepositoryTarget {
     const staging = this.partialDir(manifest.domain_uuid, manifest.backup_id);
     const final = this.pointDir(manifest.domain_uuid, manifest.backup_id);
     await writeJsonAtomic(join(staging, MANIFEST), manifest);
+    await this.giveToRootOwner(staging);
     await rename(staging, final);
     await fsyncDirectory(this.domainDir(manifest.domain_uuid));
     return final;
@@ -196,10 +197,26 @@ export class FileRepository extends ListedTarget implements RepositoryTarget {
     return kind;
   }
 
+  /**
+   * What the agent puts in the repository belongs to the owner of its root: on a compute
+   * host that is root itself (nothing changes), on a DR node the user its SSH server
+   * writes as, who must go on reading and removing every point there. A folder the agent
+   * made is given away with the files in it (none is a link: it wrote them itself).
+   */
+  private async giveToRootOwner(path: string): Promise<void> {
+    const { uid, gid } = await stat(this.root);
+    if (uid === process.getuid?.()) return;
+    if ((await stat(path)).isDirectory()) {
+      for (const name of await readdir(path)) await lchown(join(path, name), uid, gid);
+    }
+    await lchown(path, uid, gid);
+  }
+
   private async ensureDomainFolder(domainUuid: string): Promise<void> {
     await ensureDirectory(this.root);
     try {
       await mkdir(this.domainDir(domainUuid), { mode: FOLDER_MODE });
+      await this.giveToRootOwner(this.domainDir(domainUuid));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

@@ -11,4 +11,10 @@ export interface RestoreRequest {
   instant: boolean;
   /** Finish the copy of an instant restore that stopped before it ended. */
   resume: boolean;
+  /**
+   * Define the domain from this point's XML rather than the restored one's (a failback:
+   * the data is what the DR node wrote, the definition the home host's own). Null: the
+   * restored point's.
+   */
+  definitionFrom: string | null;
 }

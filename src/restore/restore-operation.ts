@@ -22,6 +22,7 @@ import {
 export interface RestoreOperationDeps {
   hypervisor: Hypervisor;
   repo: RepositoryTarget;
+  fetchToPrimary: RestoreDeps['fetchToPrimary'];
   chains: ChainRecordStore;
   pending: PendingInstantStore;
   settings: RestoreSettings;

@@ -18,7 +18,7 @@ export async function resumeInstantRestores(jobs: JobRunner, pending: PendingIns
     return;
   }
   for (const record of records) {
-    const request: RestoreRequest = { backupId: record.backup_id, target: 'replace', newName: null, instant: true, resume: true };
+    const request: RestoreRequest = { backupId: record.backup_id, target: 'replace', newName: null, instant: true, resume: true, definitionFrom: null };
     try {
       const job = await jobs.submit({
         action: 'restore',

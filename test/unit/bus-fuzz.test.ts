@@ -153,7 +153,7 @@ function fakeApi(submitted: JobSubmission[]) {
     defaultEngine: 'auto',
     pending: { load: async () => null, userOf: async () => null },
     roles: ['compute'],
-    replicas: { targetsOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null },
+    replicas: { targetsOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null, secondaryHolding: async () => null },
     askHome: async () => 'unreachable',
     repo: {
       opensInPlace: true,

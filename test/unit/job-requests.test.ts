@@ -9,7 +9,7 @@ describe('job method arguments', () => {
     expect(readRestoreArgs({ domain: 'inst', backup_id: ID })).toEqual({
       domain: 'inst',
       wait: false,
-      request: { backupId: ID, target: 'replace', newName: null, instant: false, resume: false },
+      request: { backupId: ID, target: 'replace', newName: null, instant: false, resume: false, definitionFrom: null },
     });
     expect(readRestoreArgs({ domain: 'inst', backup_id: ID, target: 'new', new_name: 'copy', instant: true, wait: true }).request).toMatchObject({
       target: 'new',
