@@ -23,6 +23,8 @@ import { openTargets } from './repo/open-targets.js';
 import { targetLocation, type TargetSpec } from './repo/target-config.js';
 import type { HostMapping } from './failover/host-mapping.js';
 import { failoverOperation } from './failover/failover-operation.js';
+import { failbackOperation } from './failover/failback-operation.js';
+import { parseFailoverRecord } from './failover/failover-record.js';
 import { askHomeOverBus } from './failover/home-check.js';
 import { callAgentOverBus, type CallAgent } from './bus/agent-call.js';
 import { placeOwnedBy } from './points/owned-place.js';
@@ -116,6 +118,19 @@ export class Agent {
       },
       log: log.child({ component: 'replication' }),
     });
+    const backup = backupOperation({
+      hypervisor,
+      repo,
+      chains,
+      settings: {
+        freezeTimeoutSeconds: config.backup.freeze_timeout_s,
+        thawTimeoutSeconds: config.backup.thaw_timeout_s,
+        bandwidthBytesPerSecond: config.backup.bandwidth_bytes_per_s,
+        host: config.host,
+        thawGuard,
+      },
+      defaultEngine: config.backup.engine,
+    });
     const restore = restoreOperation({
       hypervisor,
       repo,
@@ -140,24 +155,14 @@ export class Agent {
       replicas: replicator,
       log: log.child({ component: 'metrics' }),
     });
+    const failovers = new DomainRecordStore(join(config.state.path, 'failover'), parseFailoverRecord);
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
-        backup: backupOperation({
-          hypervisor,
-          repo,
-          chains,
-          settings: {
-            freezeTimeoutSeconds: config.backup.freeze_timeout_s,
-            thawTimeoutSeconds: config.backup.thaw_timeout_s,
-            bandwidthBytesPerSecond: config.backup.bandwidth_bytes_per_s,
-            host: config.host,
-            thawGuard,
-          },
-          defaultEngine: config.backup.engine,
-        }),
+        backup,
         restore,
-        failover: failoverOperation({ restore, repo, askHome }),
+        failover: failoverOperation({ restore, repo, askHome, mapping: this.parts.mapping, records: failovers }),
+        failback: failbackOperation({ hypervisor, backup, records: failovers, callAgent, homeRestoreTimeoutMs: HOME_RESTORE_TIMEOUT_MS }),
         verify: verifyOperation({ repo }),
         delete: deleteOperation({ places: targets.map((target, i) => placeOf(target, this.parts.targets[i]!, callAgent)), pending, locks }),
       },
@@ -189,6 +194,7 @@ export class Agent {
       roles: config.roles,
       replicas: replicator,
       askHome,
+      failovers,
     });
     const server = new RpcServer({
       bus,
@@ -244,6 +250,9 @@ async function sweepRepository(repo: RepositoryTarget, log: Logger): Promise<voi
     log.error({ err: (err as Error).message }, 'repository sweep failed');
   }
 }
+
+/** How long a failback waits for the home host to copy the point home and restore it. */
+const HOME_RESTORE_TIMEOUT_MS = 4 * 3600_000;
 
 function busOptions(config: AgentConfig): BusOptions {
   return {

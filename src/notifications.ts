@@ -14,6 +14,7 @@ const ACTION_OF_METHOD: Readonly<Record<string, JobAction>> = {
   verify: 'verify',
   delete_backup: 'delete',
   failover: 'failover',
+  failback: 'failback',
 };
 /** libvirt's own limit on a domain name. */
 const DOMAIN_CHARS = 255;

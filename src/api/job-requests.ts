@@ -72,6 +72,10 @@ export function readFailoverArgs(args: Record<string, unknown>): JobRequest<Fail
   });
 }
 
+export function readFailbackArgs(args: Record<string, unknown>): JobRequest<Record<string, never>> {
+  return readJobArgs('failback', args, () => ({}));
+}
+
 function readJobArgs<T>(method: string, args: Record<string, unknown>, readRequest: (read: ArgReader) => T): JobRequest<T> {
   const read = new ArgReader(method, args);
   const domain = checkDomainName(method, read.string('domain'));

@@ -15,7 +15,10 @@ import { quote } from '../util/clip.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import { isUuid } from '../util/ids.js';
 import { ArgReader, checkDomainName } from './args.js';
-import { checkBackupId, readBackupArgs, readDeleteArgs, readFailoverArgs, readRestoreArgs, readVerifyArgs } from './job-requests.js';
+import { checkBackupId, readBackupArgs, readDeleteArgs, readFailbackArgs, readFailoverArgs, readRestoreArgs, readVerifyArgs } from './job-requests.js';
+import { failoverOf } from '../failover/failback-operation.js';
+import type { FailoverRecord } from '../failover/failover-record.js';
+import type { DomainRecordStore } from '../util/domain-records.js';
 import { preflightDelete, preflightRestore, preflightVerify, type PointPreflightDeps } from './preflight-points.js';
 import { resolveDomain, type DomainRef } from './resolve-domain.js';
 
@@ -51,6 +54,8 @@ export interface ApiDeps {
   replicas: Pick<Replicator, 'targetsOf' | 'rpoSeconds' | 'worstRpo' | 'secondaryHolding'>;
   /** The split-brain guard's question to a domain's home agent. */
   askHome: AskHome;
+  /** The domains this DR node failed over, and where they came from. */
+  failovers: DomainRecordStore<FailoverRecord>;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -133,7 +138,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
           'verify',
           'delete',
           'replicate',
-          ...(deps.roles.includes('dr') ? ['failover'] : []),
+          ...(deps.roles.includes('dr') ? ['failover', 'failback'] : []),
           ...((await deps.hypervisor.supportsBackupApi()) ? ['engine.checkpoint'] : []),
         ],
       });
@@ -189,6 +194,19 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       await refuseSplitBrain(point, request.force, deps.askHome);
       if (domain.defined) throw new DomainExists(`failover(): domain ${domain.name} is defined on this host already`);
       return submit('failover', domainName, { uuid: domain.uuid, name: point.domain }, failoverRestore(point.backup_id, request.force), call, wait);
+    },
+
+    /**
+     * DR role: sends a domain this node failed over back to its home host, with what it
+     * wrote here; the DR copy stops once the home copy runs.
+     */
+    async failback(args, call) {
+      if (!deps.roles.includes('dr')) throw new RoleMissing(`failback(): agent ${deps.host} is not a DR node (roles: ${deps.roles.join(', ')})`);
+      const { domain: domainName, wait } = readFailbackArgs(args);
+      const domain = await deps.hypervisor.lookup(domainName);
+      deps.jobs.assertCanAccept(domain, call.uniqueId);
+      await failoverOf({ records: deps.failovers }, domain.uuid);
+      return submit('failback', domainName, domain, {}, call, wait);
     },
 
     /** Whether a domain runs here: what a DR node's failover asks the domain's home agent. */

@@ -22,6 +22,7 @@ async function setup() {
     roles: ['compute'],
     replicas: {} as ApiDeps['replicas'],
     askHome: async () => 'unreachable',
+    failovers: {} as ApiDeps['failovers'],
   });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };
