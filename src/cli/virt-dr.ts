@@ -14,6 +14,8 @@ const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   ls DOMAIN                     list a domain's backup points, each with the targets it is on
   failover DOMAIN --host DR [BACKUP_ID] [--force] [--wait]
                                 run the domain on DR node DR from its newest point (or BACKUP_ID)
+  failback DOMAIN --host DR [--wait]
+                                send the domain home from DR node DR, with what it wrote there
   jobs [--state STATE]          list jobs
   job JOB_ID                    show one job
   cancel JOB_ID                 cancel a queued or running job
@@ -118,6 +120,11 @@ export async function cli(argv: string[]): Promise<number> {
         const domain = need(target, 'DOMAIN');
         const args = { domain, backup_id: positionals[2] ?? null, force: values.force };
         return await startJob(client, { method: 'failover', action: 'failover', args, label: `failover of ${domain}` }, values.wait, server);
+      }
+      case 'failback': {
+        if (!values.host) throw new Error(`failback needs --host, the DR node's agent\n${USAGE}`);
+        const domain = need(target, 'DOMAIN');
+        return await startJob(client, { method: 'failback', action: 'failback', args: { domain }, label: `failback of ${domain}` }, values.wait, server);
       }
       default:
         process.stderr.write(`virt-dr: unknown command ${command}\n${USAGE}\n`);
