@@ -1,0 +1,129 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Notification, RpcClient } from '../../src/bus/rpc-client.js';
+import { AgentProcess, waitForEvent } from '../support/agent-process.js';
+import { backupPoint } from '../support/backup-api.js';
+import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
+import { defaultWorkDir, destroyTestGuest, domainState, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
+import { expectRefused } from '../support/refused.js';
+import { finishedJob, type RestoreView } from '../support/restore-api.js';
+import { drLibvirtdUri, startDrLibvirtd, type DrLibvirtd } from '../support/second-libvirtd.js';
+import { startSshd, type Sshd } from '../support/sshd.js';
+
+/**
+ * Failover and failback between two hypervisors on one machine: the home host is the
+ * machine's libvirtd, the DR node a second libvirtd in its own mount namespace (one
+ * UUID cannot be defined twice in one libvirtd, and failback runs both copies at once).
+ * The DR node's repository is a real sshd's root; the compute agent replicates to it.
+ * The guest fails over, writes a file on the DR node, and fails back with it; the DR
+ * copy stops only after the home copy runs.
+ */
+const WORK = '/var/lib/virt-dr-test/failback';
+const NAME = 'vdr-failback';
+const HOME_DISKS = defaultWorkDir(NAME);
+const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
+const TOPIC = 'virt_dr_test_failback';
+const FILE = 1 << 20;
+
+describe('failback from a DR node with its own libvirtd', () => {
+  let dr: DrLibvirtd;
+  let sshd: Sshd;
+  let drNode: AgentProcess;
+  let compute: AgentProcess;
+  let client: RpcClient;
+  let drClient: RpcClient;
+  let guest: TestGuest;
+  let events: Notification[];
+  const files: Record<string, string> = {};
+  const onDr = () => ({ uri: dr.uri });
+
+  beforeAll(async () => {
+    sshd = await startSshd(path.join(WORK, 'sshd'));
+    const drWork = path.join(WORK, 'dr-libvirtd');
+    drNode = new AgentProcess(
+      'failback-dr',
+      path.join(WORK, 'dr-node'),
+      { VIRT_DR_ROLES: 'dr', VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3', VIRT_DR_REPO_PATH: sshd.root, VIRT_DR_LIBVIRT_URI: drLibvirtdUri(drWork) },
+      [],
+      { topic: TOPIC, config: { failover: { path_map: [{ from: HOME_DISKS, to: DR_DISKS }] } } },
+    );
+    compute = new AgentProcess('failback-compute', path.join(WORK, 'compute'), {}, [], {
+      topic: TOPIC,
+      config: {
+        repo: {
+          targets: [
+            { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
+            { name: 'dr', url: sshd.url, ssh_key: sshd.clientKeyPath, known_hosts: sshd.knownHostsPath, agent: drNode.host },
+          ],
+        },
+      },
+    });
+    dr = await startDrLibvirtd(drWork);
+    await drNode.reset();
+    await rm(DR_DISKS, { recursive: true, force: true });
+    ({ client, guest } = await startGuestAndAgent(compute, { name: NAME, dataDiskMiB: 64, nova: true }));
+    await drNode.start();
+    drClient = await drNode.client();
+    events = [];
+    await client.watchNotifications((n) => events.push(n));
+    files.home = await guestWriteRandomFile(NAME, '/data/home.bin', FILE);
+    const point = await backupPoint(client, NAME);
+    await waitForEvent(events, (n) => n.event_type === 'virt_dr.replicate.end' && (n.payload.backup_ids as string[]).includes(point.backup_id));
+    // The home host is lost: its domain and its disk are gone.
+    await virsh(['destroy', NAME]);
+    await virsh(['undefine', NAME]);
+    await rm(guest.dataDisk, { force: true });
+    const failover = await finishedJob<RestoreView>(drClient, 'failover', { domain: NAME }, drNode.host);
+    expect(failover.state, `${failover.error?.class}: ${failover.error?.message}`).toBe('succeeded');
+    await waitForAgent(NAME, 120_000, onDr());
+    // Written on the DR node: failback must bring it home.
+    files.dr = await guestWriteRandomFile(NAME, '/data/dr.bin', FILE, onDr());
+  }, 600_000);
+
+  afterAll(async () => {
+    await drClient?.close();
+    await drNode?.stop();
+    if (dr) await destroyTestGuest(NAME, { workDir: DR_DISKS, uri: dr.uri });
+    await dr?.stop();
+    if (compute) await stopGuestAndAgent(compute, NAME, client);
+    await drNode?.discard();
+    await sshd?.stop();
+  });
+
+  it('is refused on a compute agent, and for a domain the DR node did not fail over', async () => {
+    await expectRefused(client, 'failback', { domain: NAME }, 'RoleMissing', { server: compute.host });
+    await expectRefused(drClient, 'failback', { domain: 'vdr-no-such-domain' }, 'DomainNotFound', { server: drNode.host });
+  });
+
+  it('brings the domain home with what it wrote on the DR node, and stops the DR copy only once the home copy runs', async () => {
+    // Watch both hypervisors while the failback runs.
+    let homeRunningAt = 0;
+    let drGoneAt = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const [home, there] = await Promise.all([domainState(NAME), domainState(NAME, onDr())]);
+        if (!homeRunningAt && home === 'running') homeRunningAt = Date.now();
+        if (!drGoneAt && there !== 'running' && there !== 'paused') drGoneAt = Date.now();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const job = await finishedJob<{ backup_id: string; paused_ms: number; home_host: string }>(drClient, 'failback', { domain: NAME }, drNode.host);
+    watching = false;
+    await watcher;
+    expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');
+    expect(job.result).toMatchObject({ home_host: compute.host });
+    expect(homeRunningAt).toBeGreaterThan(0);
+    expect(drGoneAt).toBeGreaterThanOrEqual(homeRunningAt);
+    // Home: the same domain, on the home host's own disk path, with both files.
+    expect(await virsh(['domuuid', NAME])).toBe(guest.uuid);
+    expect(await virsh(['domblklist', NAME])).toContain(guest.dataDisk);
+    await waitForAgent(NAME);
+    expect(await guestSha256(NAME, '/data/home.bin')).toBe(files.home);
+    expect(await guestSha256(NAME, '/data/dr.bin')).toBe(files.dr);
+    // The DR node: no domain, no disk of the DR copy.
+    expect(await domainState(NAME, onDr())).toBeNull();
+    console.log(`failback: the guest was paused ${job.result!.paused_ms} ms`);
+  }, 600_000);
+});
