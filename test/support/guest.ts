@@ -109,9 +109,15 @@ export async function run(
   return { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }
 
-/** `virsh -c qemu:///system ARGS...`, returns trimmed stdout. */
-export async function virsh(args: readonly string[], opts: RunOptions = {}): Promise<string> {
-  const r = await run('virsh', ['-c', LIBVIRT_URI, ...args], { timeoutMs: 60_000, ...opts });
+/** Which libvirtd a helper talks to: the host's (qemu:///system) unless `uri` names another (test/support/second-libvirtd.ts). */
+export interface LibvirtTarget {
+  uri?: string;
+}
+
+/** `virsh -c URI ARGS...` (qemu:///system by default), returns trimmed stdout. */
+export async function virsh(args: readonly string[], opts: RunOptions & LibvirtTarget = {}): Promise<string> {
+  const { uri = LIBVIRT_URI, ...runOptions } = opts;
+  const r = await run('virsh', ['-c', uri, ...args], { timeoutMs: 60_000, ...runOptions });
   return r.stdout.trim();
 }
 
@@ -430,9 +436,9 @@ export async function novaStyleRestart(guest: Pick<TestGuest, 'name' | 'workDir'
   await virsh(['start', guest.name], { timeoutMs: 120_000 });
 }
 
-export async function domainExists(name: string): Promise<boolean> {
+export async function domainExists(name: string, target: LibvirtTarget = {}): Promise<boolean> {
   try {
-    await virsh(['domuuid', name], { timeoutMs: 30_000 });
+    await virsh(['domuuid', name], { ...target, timeoutMs: 30_000 });
     return true;
   } catch {
     return false;
@@ -440,9 +446,9 @@ export async function domainExists(name: string): Promise<boolean> {
 }
 
 /** `virsh domstate NAME` ("running", "shut off", ...), or null if the domain does not exist. */
-export async function domainState(name: string): Promise<string | null> {
+export async function domainState(name: string, target: LibvirtTarget = {}): Promise<string | null> {
   try {
-    return await virsh(['domstate', name], { timeoutMs: 30_000 });
+    return await virsh(['domstate', name], { ...target, timeoutMs: 30_000 });
   } catch {
     return null;
   }
@@ -453,23 +459,24 @@ export async function domainState(name: string): Promise<string | null> {
  * its work dir (default TEST_IMAGES_DIR/guests/<name>). Never throws if
  * anything is already gone; throws only if the domain still exists afterwards.
  */
-export async function destroyTestGuest(name: string, opts: { workDir?: string } = {}): Promise<void> {
+export async function destroyTestGuest(name: string, opts: { workDir?: string } & LibvirtTarget = {}): Promise<void> {
   assertName(name);
-  if (await domainExists(name)) {
-    const state = await domainState(name);
+  const target = { uri: opts.uri };
+  if (await domainExists(name, target)) {
+    const state = await domainState(name, target);
     if (state && state !== 'shut off') {
-      await virsh(['destroy', name]).catch(() => undefined);
+      await virsh(['destroy', name], target).catch(() => undefined);
     }
-    await virsh(['undefine', name, '--snapshots-metadata', '--checkpoints-metadata', '--nvram'])
-      .catch(() => virsh(['undefine', name, '--snapshots-metadata', '--checkpoints-metadata']))
-      .catch(() => virsh(['undefine', name]))
+    await virsh(['undefine', name, '--snapshots-metadata', '--checkpoints-metadata', '--nvram'], target)
+      .catch(() => virsh(['undefine', name, '--snapshots-metadata', '--checkpoints-metadata'], target))
+      .catch(() => virsh(['undefine', name], target))
       .catch(() => undefined);
-    if (await domainExists(name)) {
+    if (await domainExists(name, target)) {
       // A transient domain left running, or a domain stuck in a job: one more try.
-      await virsh(['destroy', name]).catch(() => undefined);
+      await virsh(['destroy', name], target).catch(() => undefined);
       await sleep(500);
-      await virsh(['undefine', name]).catch(() => undefined);
-      if (await domainExists(name)) throw new Error(`could not remove test domain ${name}`);
+      await virsh(['undefine', name], target).catch(() => undefined);
+      if (await domainExists(name, target)) throw new Error(`could not remove test domain ${name}`);
     }
   }
   const workDir = path.resolve(opts.workDir ?? defaultWorkDir(name));
@@ -521,11 +528,12 @@ export async function agentCommand<T = unknown>(
   name: string,
   execute: string,
   args?: Record<string, unknown>,
-  opts: { timeoutSec?: number } = {},
+  opts: { timeoutSec?: number } & LibvirtTarget = {},
 ): Promise<T> {
   const timeoutSec = opts.timeoutSec ?? 10;
   const cmd = JSON.stringify(args === undefined ? { execute } : { execute, arguments: args });
   const out = await virsh(['qemu-agent-command', '--timeout', String(timeoutSec), name, cmd], {
+    uri: opts.uri,
     timeoutMs: (timeoutSec + 15) * 1000,
   });
   let parsed: { return?: T; error?: unknown };
@@ -551,17 +559,17 @@ export async function agentPing(name: string, timeoutSec = 2): Promise<boolean> 
 }
 
 /** Poll guest-ping until it answers; returns elapsed ms. Fails fast if the domain stops running. */
-export async function waitForAgent(name: string, timeoutMs = 120_000): Promise<number> {
+export async function waitForAgent(name: string, timeoutMs = 120_000, target: LibvirtTarget = {}): Promise<number> {
   const t0 = Date.now();
   let lastErr: unknown;
   for (;;) {
     try {
-      await agentCommand(name, 'guest-ping', undefined, { timeoutSec: 2 });
+      await agentCommand(name, 'guest-ping', undefined, { ...target, timeoutSec: 2 });
       return Date.now() - t0;
     } catch (err) {
       lastErr = err;
     }
-    const state = await domainState(name);
+    const state = await domainState(name, target);
     if (state !== 'running') throw new Error(`waitForAgent: domain ${name} is ${state ?? 'gone'}`);
     if (Date.now() - t0 > timeoutMs) {
       throw new Error(`guest agent of ${name} not answering after ${timeoutMs} ms: ${String(lastErr)}`);
@@ -598,17 +606,18 @@ interface GuestExecStatus {
 export async function guestExec(
   name: string,
   argv: readonly string[],
-  opts: { timeoutMs?: number; input?: Buffer | string } = {},
+  opts: { timeoutMs?: number; input?: Buffer | string } & LibvirtTarget = {},
 ): Promise<GuestExecResult> {
   if (argv.length === 0) throw new Error('guestExec: empty argv');
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const args: Record<string, unknown> = { path: argv[0], arg: argv.slice(1), 'capture-output': true };
   if (opts.input !== undefined) args['input-data'] = Buffer.from(opts.input).toString('base64');
-  const { pid } = await agentCommand<{ pid: number }>(name, 'guest-exec', args);
+  const target = { uri: opts.uri };
+  const { pid } = await agentCommand<{ pid: number }>(name, 'guest-exec', args, target);
   const deadline = Date.now() + timeoutMs;
   let delay = 50;
   for (;;) {
-    const st = await agentCommand<GuestExecStatus>(name, 'guest-exec-status', { pid });
+    const st = await agentCommand<GuestExecStatus>(name, 'guest-exec-status', { pid }, target);
     if (st.exited) {
       const out = Buffer.from(st['out-data'] ?? '', 'base64');
       const err = Buffer.from(st['err-data'] ?? '', 'base64');
@@ -636,7 +645,7 @@ export async function guestExec(
 export async function guestExecOk(
   name: string,
   argv: readonly string[],
-  opts: { timeoutMs?: number; input?: Buffer | string } = {},
+  opts: { timeoutMs?: number; input?: Buffer | string } & LibvirtTarget = {},
 ): Promise<GuestExecResult> {
   const r = await guestExec(name, argv, opts);
   if (r.exitCode !== 0) {
@@ -651,11 +660,12 @@ export async function guestExecOk(
  * Write `bytes` random bytes to guestPath inside the guest, `sync`, and return
  * the sha256 (hex) computed inside the guest.
  */
-export async function guestWriteRandomFile(name: string, guestPath: string, bytes: number): Promise<string> {
+export async function guestWriteRandomFile(name: string, guestPath: string, bytes: number, target: LibvirtTarget = {}): Promise<string> {
   if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`bad byte count ${bytes}`);
   const script =
     'set -e; mkdir -p "$(dirname "$2")"; head -c "$1" /dev/urandom > "$2"; sync; sha256sum "$2"';
   const r = await guestExecOk(name, ['/bin/sh', '-c', script, 'sh', String(bytes), guestPath], {
+    ...target,
     timeoutMs: 300_000,
   });
   const hex = r.stdout.trim().split(/\s+/)[0] ?? '';
@@ -664,14 +674,14 @@ export async function guestWriteRandomFile(name: string, guestPath: string, byte
 }
 
 /** sha256 (hex) of a file, computed inside the guest. */
-export async function guestSha256(name: string, guestPath: string): Promise<string> {
-  const r = await guestExecOk(name, ['/bin/sha256sum', guestPath]);
+export async function guestSha256(name: string, guestPath: string, target: LibvirtTarget = {}): Promise<string> {
+  const r = await guestExecOk(name, ['/bin/sha256sum', guestPath], target);
   return r.stdout.trim().split(/\s+/)[0] ?? '';
 }
 
 /** Number of lines in /data/heartbeat (grows by ~2 per second while the guest runs). */
-export async function heartbeatCount(name: string): Promise<number> {
-  const r = await guestExecOk(name, ['/bin/sh', '-c', 'wc -l < "$1"', 'sh', GUEST_HEARTBEAT_PATH]);
+export async function heartbeatCount(name: string, target: LibvirtTarget = {}): Promise<number> {
+  const r = await guestExecOk(name, ['/bin/sh', '-c', 'wc -l < "$1"', 'sh', GUEST_HEARTBEAT_PATH], target);
   const n = Number.parseInt(r.stdout.trim(), 10);
   if (!Number.isFinite(n)) throw new Error(`heartbeatCount: unexpected output ${JSON.stringify(r.stdout)}`);
   return n;

@@ -15,7 +15,7 @@ const PID_FILE = '/run/libvirtd.pid';
  * from a test run under `flock LOCK cmd` would otherwise inherit the lock's descriptor and
  * hold the lock for as long as it lives.
  */
-const WITHOUT_INHERITED_FDS = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@"';
+export const WITHOUT_INHERITED_FDS = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@"';
 
 export interface LibvirtdRestart {
   /** The process that was killed, and the one that answers now. */
