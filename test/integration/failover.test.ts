@@ -3,8 +3,9 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient, Notification } from '../../src/bus/rpc-client.js';
-import { AgentProcess, waitForEvent } from '../support/agent-process.js';
+import { waitForEvent } from '../support/agent-process.js';
 import { backupPoint, type PointView } from '../support/backup-api.js';
+import { computeAndDrAgents } from '../support/dr-agents.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { defaultWorkDir, destroyTestGuest, domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
@@ -25,20 +26,11 @@ const HOME_DISKS = defaultWorkDir(NAME);
 const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
 const FILE = 1 << 20;
 
-const drNode = new AgentProcess('failover-dr', path.join(WORK, 'dr-node'), { VIRT_DR_ROLES: 'dr', VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3' }, [], {
-  topic: 'virt_dr_test_failover',
-  config: { failover: { path_map: [{ from: HOME_DISKS, to: DR_DISKS }] } },
-});
-const compute = new AgentProcess('failover-compute', path.join(WORK, 'compute'), {}, [], {
-  topic: 'virt_dr_test_failover',
-  config: {
-    repo: {
-      targets: [
-        { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
-        { name: 'dr', url: `file://${drNode.repoPath}` },
-      ],
-    },
-  },
+const { compute, drNode } = computeAndDrAgents({
+  name: 'failover',
+  workDir: WORK,
+  pathMap: [{ from: HOME_DISKS, to: DR_DISKS }],
+  drEnv: { VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3' },
 });
 
 describe('failover to a DR node', () => {
