@@ -1,6 +1,6 @@
 /**
  * How much each suite does. The full plan is what the issue asks for; the quick plan runs
- * every code path of the harness at toy sizes (CI's smoke test, under 2 minutes).
+ * every code path of the harness at toy sizes (CI's smoke test, a few minutes).
  */
 export interface BenchPlan {
   mode: 'full' | 'quick';
