@@ -44,11 +44,20 @@ export interface FreezeSamples {
   ms: number[];
 }
 
+/** One line of the RPO plot: the RPO at each moment of a run. */
+export interface RpoSeries {
+  /** e.g. "virt-dr: newest point on the DR node". */
+  label: string;
+  /** Seconds into the run, and the RPO then in seconds. */
+  points: { atS: number; rpoS: number }[];
+}
+
 /** What one suite hands back to the runner. */
 export interface SuiteResult {
   figures: Figure[];
   throughput?: ThroughputSample[];
   freeze?: FreezeSamples[];
+  rpo?: RpoSeries[];
 }
 
 export interface MachineFacts {
@@ -72,6 +81,7 @@ export interface BenchReport {
   figures: Figure[];
   throughput: ThroughputSample[];
   freeze: FreezeSamples[];
+  rpo: RpoSeries[];
   /** Sections the issue asks for that wait on a feature, with why. */
   pending: string[];
 }

@@ -1,6 +1,6 @@
 /**
  * How much each suite does. The full plan is what the issue asks for; the quick plan runs
- * every code path of the harness at toy sizes (CI's smoke test, under 2 minutes).
+ * every code path of the harness at toy sizes (CI's smoke test, a few minutes).
  */
 export interface BenchPlan {
   mode: 'full' | 'quick';
@@ -23,6 +23,20 @@ export interface BenchPlan {
   restoreWritePercent: number;
   /** Restores (and hand-run baselines) per figure; the figures are medians. */
   restoreSamples: number;
+  /** The file of random data published to the SSH target, and copied with scp. */
+  drFileMiB: number;
+  /** Uploads by each tool; the throughput figures are medians. */
+  drTransferSamples: number;
+  /** Data disk of the DR suite's guest (an empty ext4 it writes to). */
+  drDiskMiB: number;
+  /** A backup every this many seconds... */
+  drBackupIntervalS: number;
+  /** ...over this long, while the RPO is sampled once a second. */
+  drRpoWindowS: number;
+  /** How much of its disk the guest writes before each of those backups, in percent. */
+  drWritePercent: number;
+  /** Failovers (and hand-run define + start baselines); the figure is a median. */
+  drFailoverSamples: number;
 }
 
 export const FULL_PLAN: BenchPlan = {
@@ -38,6 +52,13 @@ export const FULL_PLAN: BenchPlan = {
   restoreChainDepth: 10,
   restoreWritePercent: 1,
   restoreSamples: 3,
+  drFileMiB: 2048,
+  drTransferSamples: 3,
+  drDiskMiB: 1024,
+  drBackupIntervalS: 60,
+  drRpoWindowS: 600,
+  drWritePercent: 1,
+  drFailoverSamples: 3,
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -53,4 +74,11 @@ export const QUICK_PLAN: BenchPlan = {
   restoreChainDepth: 3,
   restoreWritePercent: 1,
   restoreSamples: 1,
+  drFileMiB: 128,
+  drTransferSamples: 2,
+  drDiskMiB: 64,
+  drBackupIntervalS: 10,
+  drRpoWindowS: 60,
+  drWritePercent: 1,
+  drFailoverSamples: 1,
 };

@@ -23,6 +23,7 @@ import { parseBenchArgs, type SuiteName } from './args.js';
 import { renderMarkdown } from './report/markdown.js';
 import { renderPlot } from './report/plot.js';
 import { runBusCost } from './suites/bus-cost.js';
+import { runDrSuite } from './suites/dr.js';
 import { runFreezeWindow } from './suites/freeze-window.js';
 import { runFullBackup } from './suites/full-backup.js';
 import { runIncremental } from './suites/incremental.js';
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
       }
       if (wants('bus-cost')) results.push(await runBusCost(ctx));
       if (wants('restore')) results.push(await runRestoreSuite(ctx));
+      if (wants('dr')) results.push(await runDrSuite(ctx));
       // Last, so the agent's peak RSS it reports covers the whole run.
       if (wants('full-backup')) results.push(await runFullBackup(ctx));
     } finally {
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
     figures: results.flatMap((r) => r.figures),
     throughput: results.flatMap((r) => r.throughput ?? []),
     freeze: results.flatMap((r) => r.freeze ?? []),
+    rpo: results.flatMap((r) => r.rpo ?? []),
     pending: [],
   };
   await mkdir(RESULTS_DIR, { recursive: true });

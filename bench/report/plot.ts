@@ -3,14 +3,15 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { BenchReport, FreezeSamples, ThroughputSample } from '../model.js';
+import type { BenchReport, FreezeSamples, RpoSeries, ThroughputSample } from '../model.js';
 
 const execFileP = promisify(execFile);
 
 /**
  * bench/results/latest.png: throughput as grouped bars (one group per workload, one bar
- * per tool) beside the freeze windows as one empirical CDF per tool. gnuplot draws it from
- * data files in a temporary folder; the PNG replaces the old one only once it is whole.
+ * per tool) beside the freeze windows as one empirical CDF per tool, and, when the run
+ * measured it, the RPO over time beside its floor. gnuplot draws it from data files in a
+ * temporary folder; the PNG replaces the old one only once it is whole.
  */
 export async function renderPlot(report: BenchReport, pngPath: string): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'virt-dr-plot-'));
@@ -24,8 +25,15 @@ export async function renderPlot(report: BenchReport, pngPath: string): Promise<
         return file;
       }),
     );
+    const rpoFiles = await Promise.all(
+      report.rpo.map(async (series, i) => {
+        const file = path.join(dir, `rpo-${i}.dat`);
+        await writeFile(file, rpoTable(series));
+        return file;
+      }),
+    );
     const script = path.join(dir, 'plot.gp');
-    await writeFile(script, plotScript(report, `${pngPath}.tmp`, throughputFile, freezeFiles));
+    await writeFile(script, plotScript(report, `${pngPath}.tmp`, throughputFile, freezeFiles, rpoFiles));
     try {
       await execFileP('gnuplot', [script], { timeout: 60_000 });
     } catch (err) {
@@ -59,13 +67,19 @@ export function cdfTable(samples: FreezeSamples): string {
   return sorted.map((ms, i) => `${ms} ${((i + 1) / sorted.length).toFixed(4)}`).join('\n') + '\n';
 }
 
-export function plotScript(report: BenchReport, pngPath: string, throughputFile: string, freezeFiles: string[]): string {
+/** Seconds into the run against the RPO then, one sample a line. */
+export function rpoTable(series: RpoSeries): string {
+  return series.points.map((p) => `${p.atS.toFixed(1)} ${p.rpoS.toFixed(1)}`).join('\n') + '\n';
+}
+
+export function plotScript(report: BenchReport, pngPath: string, throughputFile: string, freezeFiles: string[], rpoFiles: string[] = []): string {
   const toolCount = unique(report.throughput.map((s) => s.tool)).length;
   const title = `virt-dr-agent benchmarks (${report.mode}), ${report.machine.date.slice(0, 10)}, ${report.machine.cores} cores`;
+  const panels = rpoFiles.length > 0 ? 3 : 2;
   const lines = [
-    `set terminal pngcairo size 1400,600 font 'sans,10'`,
+    `set terminal pngcairo size ${700 * panels},600 font 'sans,10'`,
     `set output ${gnuplotString(pngPath)}`,
-    `set multiplot layout 1,2 title ${gnuplotString(title)}`,
+    `set multiplot layout 1,${panels} title ${gnuplotString(title)}`,
     `set datafile missing '?'`,
     // Left: throughput.
     `set title 'Throughput in MiB/s (backup: of the bytes stored; restore: of the virtual size; higher is better)'`,
@@ -99,12 +113,27 @@ export function plotScript(report: BenchReport, pngPath: string, throughputFile:
     `set key inside bottom right`,
   );
   if (freezeFiles.length === 0) {
-    lines.push(`set label 1 'no samples' at graph 0.5,0.5 center`, `plot 2 notitle`);
+    lines.push(`set label 1 'no samples' at graph 0.5,0.5 center`, `plot 2 notitle`, `unset label 1`);
   } else {
     const curves = freezeFiles.map(
       (file, i) => `${gnuplotString(file)} using 1:2 with linespoints linewidth 2 pointtype 7 pointsize 0.6 title ${gnuplotString(report.freeze[i]!.tool)}`,
     );
     lines.push(`plot ${curves.join(', ')}`);
+  }
+  if (rpoFiles.length > 0) {
+    // Third: the RPO over the run, a sawtooth that drops as each point reaches the DR node.
+    const curves = rpoFiles.map(
+      (file, i) => `${gnuplotString(file)} using 1:2 with steps linewidth 2 title ${gnuplotString(report.rpo[i]!.label)}`,
+    );
+    lines.push(
+      `set title 'RPO over the run, sampled once a second (lower is better)'`,
+      `set xlabel 's into the run'`,
+      `set ylabel 'RPO, s'`,
+      // Head room above the sawtooth for the key.
+      `set yrange [0:${Math.max(1, ...report.rpo.flatMap((r) => r.points.map((p) => p.rpoS))) * 1.3}]`,
+      `set key inside top left`,
+      `plot ${curves.join(', ')}`,
+    );
   }
   lines.push('unset multiplot', '');
   return lines.join('\n');

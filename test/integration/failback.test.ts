@@ -2,7 +2,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification, RpcClient } from '../../src/bus/rpc-client.js';
-import { AgentProcess, waitForEvent } from '../support/agent-process.js';
+import { waitForEvent, type AgentProcess } from '../support/agent-process.js';
+import { computeAndDrAgents } from '../support/dr-agents.js';
 import { backupPoint } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { defaultWorkDir, destroyTestGuest, domainState, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
@@ -23,7 +24,6 @@ const WORK = '/var/lib/virt-dr-test/failback';
 const NAME = 'vdr-failback';
 const HOME_DISKS = defaultWorkDir(NAME);
 const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
-const TOPIC = 'virt_dr_test_failback';
 const FILE = 1 << 20;
 
 describe('failback from a DR node with its own libvirtd', () => {
@@ -41,24 +41,14 @@ describe('failback from a DR node with its own libvirtd', () => {
   beforeAll(async () => {
     sshd = await startSshd(path.join(WORK, 'sshd'));
     const drWork = path.join(WORK, 'dr-libvirtd');
-    drNode = new AgentProcess(
-      'failback-dr',
-      path.join(WORK, 'dr-node'),
-      { VIRT_DR_ROLES: 'dr', VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3', VIRT_DR_REPO_PATH: sshd.root, VIRT_DR_LIBVIRT_URI: drLibvirtdUri(drWork) },
-      [],
-      { topic: TOPIC, config: { failover: { path_map: [{ from: HOME_DISKS, to: DR_DISKS }] } } },
-    );
-    compute = new AgentProcess('failback-compute', path.join(WORK, 'compute'), {}, [], {
-      topic: TOPIC,
-      config: {
-        repo: {
-          targets: [
-            { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
-            { name: 'dr', url: sshd.url, ssh_key: sshd.clientKeyPath, known_hosts: sshd.knownHostsPath, agent: drNode.host },
-          ],
-        },
-      },
-    });
+    ({ compute, drNode } = computeAndDrAgents({
+      name: 'failback',
+      workDir: WORK,
+      pathMap: [{ from: HOME_DISKS, to: DR_DISKS }],
+      // The DR agent drives the second libvirtd: the DR node's own hypervisor.
+      drEnv: { VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3', VIRT_DR_LIBVIRT_URI: drLibvirtdUri(drWork) },
+      sshd,
+    }));
     dr = await startDrLibvirtd(drWork);
     await drNode.reset();
     await rm(DR_DISKS, { recursive: true, force: true });

@@ -3,8 +3,9 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient, Notification } from '../../src/bus/rpc-client.js';
-import { AgentProcess, waitForEvent } from '../support/agent-process.js';
+import { waitForEvent, type AgentProcess } from '../support/agent-process.js';
 import { backupPoint, type PointView } from '../support/backup-api.js';
+import { computeAndDrAgents } from '../support/dr-agents.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { defaultWorkDir, destroyTestGuest, domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
@@ -28,7 +29,6 @@ const HOME_DISKS = defaultWorkDir(NAME);
 const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
 const FILE = 1 << 20;
 
-const TOPIC = 'virt_dr_test_failover';
 
 describe('failover to a DR node over SSH', () => {
   let sshd: Sshd;
@@ -46,23 +46,13 @@ describe('failover to a DR node over SSH', () => {
 
   beforeAll(async () => {
     sshd = await startSshd(path.join(WORK, 'sshd'));
-    // The DR agent owns the folder the sshd serves: what arrives over SSH is its repository.
-    drNode = new AgentProcess('failover-dr', path.join(WORK, 'dr-node'), { VIRT_DR_ROLES: 'dr', VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3', VIRT_DR_REPO_PATH: sshd.root }, [], {
-      topic: TOPIC,
-      config: { failover: { path_map: [{ from: HOME_DISKS, to: DR_DISKS }] } },
-    });
-    compute = new AgentProcess('failover-compute', path.join(WORK, 'compute'), {}, [], {
-      topic: TOPIC,
-      config: {
-        repo: {
-          targets: [
-            { name: 'local', url: `file://${path.join(WORK, 'compute', 'repo')}` },
-            // The DR agent owns that repository: it merges there when a point is deleted.
-            { name: 'dr', url: sshd.url, ssh_key: sshd.clientKeyPath, known_hosts: sshd.knownHostsPath, agent: drNode.host },
-          ],
-        },
-      },
-    });
+    ({ compute, drNode } = computeAndDrAgents({
+      name: 'failover',
+      workDir: WORK,
+      pathMap: [{ from: HOME_DISKS, to: DR_DISKS }],
+      drEnv: { VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3' },
+      sshd,
+    }));
     await drNode.reset();
     await rm(DR_DISKS, { recursive: true, force: true });
     ({ client, guest } = await startGuestAndAgent(compute, { name: NAME, dataDiskMiB: 64, nova: true }));

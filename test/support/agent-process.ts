@@ -41,13 +41,14 @@ export class AgentProcess {
     /**
      * `topic`: another agent's, for agents that talk to each other (a compute host and
      * its DR node); `config`: what only a config file can set (repo.targets, maps),
-     * written to `<workDir>/agent.json` and passed with --config.
+     * written to `<workDir>/agent.json` and passed with --config; `repoPath`: a
+     * repository other than `<workDir>/repo` (a DR node's: the folder its sshd serves).
      */
-    private readonly options: { topic?: string; config?: object } = {},
+    private readonly options: { topic?: string; config?: object; repoPath?: string } = {},
   ) {
     this.topic = options.topic ?? `virt_dr_test_${name}`;
     this.host = `test-${name}`;
-    this.repoPath = path.join(workDir, 'repo');
+    this.repoPath = options.repoPath ?? path.join(workDir, 'repo');
     this.statePath = path.join(workDir, 'state');
     this.logPath = path.join(workDir, 'agent.log');
   }

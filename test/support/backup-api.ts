@@ -20,6 +20,7 @@ export interface PointView {
   engine: string;
   reason: string | null;
   parent: string | null;
+  created_at: string;
   quiesce: string;
   freeze_ms: number;
   bytes: number;

@@ -25,6 +25,17 @@ export function finishedJob<R>(
   return client.call(method, { wait: true, ...args }, { timeoutMs: 600_000, ...(server ? { server } : {}) });
 }
 
+/** A job started with wait=false, once it has ended: get_job polled every half second on `server`'s queue. */
+export async function endedJob<R>(client: RpcClient, jobId: string, server: string, timeoutMs = 600_000): Promise<Omit<JobView, 'result'> & { result: R | null }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await client.call<Omit<JobView, 'result'> & { result: R | null }>('get_job', { job_id: jobId }, { server });
+    if (job.state !== 'queued' && job.state !== 'running') return job;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.state} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 /** restore(wait=true) that must succeed: its result, or an error naming why it did not. */
 export async function restored(client: RpcClient, domain: string, backupId: string, args: Record<string, unknown> = {}): Promise<RestoreView> {
   const job = await finishedJob<RestoreView>(client, 'restore', { domain, backup_id: backupId, ...args });

@@ -19,13 +19,18 @@ describe('parseBenchArgs (the bench command line)', () => {
     expect(parseBenchArgs(['--only', 'restore', '--only', 'bus-cost']).suites).toEqual(['bus-cost', 'restore']);
   });
 
+  it('runs the DR suite alone into dr.*', () => {
+    expect(parseBenchArgs(['--only', 'dr'])).toMatchObject({ suites: ['dr'], stem: 'dr', command: '`npm run bench -- --only dr`' });
+    expect(parseBenchArgs(['--quick', '--only', 'dr'])).toMatchObject({ plan: QUICK_PLAN, stem: 'quick-dr' });
+  });
+
   it('naming every suite is a whole run', () => {
     expect(parseBenchArgs(['--only', SUITE_NAMES.join(',')])).toMatchObject({ stem: 'latest', command: '`npm run bench`' });
   });
 
   it('refuses what it does not know, with the usage', () => {
     expect(() => parseBenchArgs(['--fast'])).toThrow(/unknown argument --fast; usage: npm run bench/);
-    expect(() => parseBenchArgs(['--only', 'restor'])).toThrow(/unknown suite restor; .*suites: freeze-window, incremental, bus-cost, restore, full-backup/);
+    expect(() => parseBenchArgs(['--only', 'restor'])).toThrow(/unknown suite restor; .*suites: freeze-window, incremental, bus-cost, restore, dr, full-backup/);
     expect(() => parseBenchArgs(['--only'])).toThrow(/--only needs a suite name/);
     expect(() => parseBenchArgs(['--only='])).toThrow(/--only needs a suite name/);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../bench/model.js';
 import { formatNumber, formatRatio, renderMarkdown } from '../../bench/report/markdown.js';
-import { cdfTable, gnuplotString, throughputTable } from '../../bench/report/plot.js';
+import { cdfTable, gnuplotString, plotScript, rpoTable, throughputTable } from '../../bench/report/plot.js';
 
 const report: BenchReport = {
   mode: 'full',
@@ -37,6 +37,7 @@ const report: BenchReport = {
   ],
   throughput: [],
   freeze: [],
+  rpo: [],
   pending: ['6. Restore: once restore has landed'],
 };
 
@@ -80,5 +81,17 @@ describe('plot data', () => {
 
   it('draws the freeze windows as an empirical CDF', () => {
     expect(cdfTable({ tool: 't', ms: [90, 70, 80, 100] })).toBe('70 0.2500\n80 0.5000\n90 0.7500\n100 1.0000\n');
+  });
+
+  it('adds the RPO over the run as a third panel only when the run measured it', () => {
+    expect(rpoTable({ label: 'virt-dr', points: [{ atS: 0.04, rpoS: 12.34 }, { atS: 1.02, rpoS: 13.3 }] })).toBe('0.0 12.3\n1.0 13.3\n');
+    const twoPanels = plotScript(report, '/tmp/x.png', '/tmp/t.dat', []);
+    expect(twoPanels).toContain('set multiplot layout 1,2');
+    expect(twoPanels).not.toContain('RPO');
+    const withRpo = { ...report, rpo: [{ label: "the agent's RPO", points: [] }] };
+    const threePanels = plotScript(withRpo, '/tmp/x.png', '/tmp/t.dat', [], ['/tmp/rpo-0.dat']);
+    expect(threePanels).toContain('set terminal pngcairo size 2100,600');
+    expect(threePanels).toContain('set multiplot layout 1,3');
+    expect(threePanels).toContain("plot '/tmp/rpo-0.dat' using 1:2 with steps linewidth 2 title 'the agent''s RPO'");
   });
 });
