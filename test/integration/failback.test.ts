@@ -1,16 +1,14 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Notification, RpcClient } from '../../src/bus/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { waitForEvent, type AgentProcess } from '../support/agent-process.js';
-import { computeAndDrAgents } from '../support/dr-agents.js';
 import { backupPoint } from '../support/backup-api.js';
-import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { defaultWorkDir, destroyTestGuest, domainState, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
+import { startDrScenario, type DrScenario } from '../support/dr-agents.js';
+import { domainState, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
 import { finishedJob, type RestoreView } from '../support/restore-api.js';
-import { drLibvirtdUri, startDrLibvirtd, type DrLibvirtd } from '../support/second-libvirtd.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import { startDrLibvirtd, type DrLibvirtd } from '../support/second-libvirtd.js';
 
 /**
  * Failover and failback between two hypervisors on one machine: the home host is the
@@ -22,44 +20,27 @@ import { startSshd, type Sshd } from '../support/sshd.js';
  */
 const WORK = '/var/lib/virt-dr-test/failback';
 const NAME = 'vdr-failback';
-const HOME_DISKS = defaultWorkDir(NAME);
-const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
 const FILE = 1 << 20;
 
 describe('failback from a DR node with its own libvirtd', () => {
   let dr: DrLibvirtd;
-  let sshd: Sshd;
+  let scenario: DrScenario;
   let drNode: AgentProcess;
   let compute: AgentProcess;
   let client: RpcClient;
   let drClient: RpcClient;
   let guest: TestGuest;
-  let events: Notification[];
   const files: Record<string, string> = {};
   const onDr = () => ({ uri: dr.uri });
 
   beforeAll(async () => {
-    sshd = await startSshd(path.join(WORK, 'sshd'));
-    const drWork = path.join(WORK, 'dr-libvirtd');
-    ({ compute, drNode } = computeAndDrAgents({
-      name: 'failback',
-      workDir: WORK,
-      pathMap: [{ from: HOME_DISKS, to: DR_DISKS }],
-      // The DR agent drives the second libvirtd: the DR node's own hypervisor.
-      drEnv: { VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3', VIRT_DR_LIBVIRT_URI: drLibvirtdUri(drWork) },
-      sshd,
-    }));
-    dr = await startDrLibvirtd(drWork);
-    await drNode.reset();
-    await rm(DR_DISKS, { recursive: true, force: true });
-    ({ client, guest } = await startGuestAndAgent(compute, { name: NAME, dataDiskMiB: 64, nova: true }));
-    await drNode.start();
-    drClient = await drNode.client();
-    events = [];
-    await client.watchNotifications((n) => events.push(n));
+    // The DR node's own hypervisor, up before the DR agent connects to it.
+    dr = await startDrLibvirtd(path.join(WORK, 'dr-libvirtd'));
+    scenario = await startDrScenario({ name: 'failback', workDir: WORK, guestName: NAME, drLibvirtUri: dr.uri });
+    ({ compute, drNode, client, drClient, guest } = scenario);
     files.home = await guestWriteRandomFile(NAME, '/data/home.bin', FILE);
     const point = await backupPoint(client, NAME);
-    await waitForEvent(events, (n) => n.event_type === 'virt_dr.replicate.end' && (n.payload.backup_ids as string[]).includes(point.backup_id));
+    await waitForEvent(scenario.events, (n) => n.event_type === 'virt_dr.replicate.end' && (n.payload.backup_ids as string[]).includes(point.backup_id));
     // The home host is lost: its domain and its disk are gone.
     await virsh(['destroy', NAME]);
     await virsh(['undefine', NAME]);
@@ -72,13 +53,8 @@ describe('failback from a DR node with its own libvirtd', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await drClient?.close();
-    await drNode?.stop();
-    if (dr) await destroyTestGuest(NAME, { workDir: DR_DISKS, uri: dr.uri });
+    await scenario?.stop();
     await dr?.stop();
-    if (compute) await stopGuestAndAgent(compute, NAME, client);
-    await drNode?.discard();
-    await sshd?.stop();
   });
 
   it('is refused on a compute agent, and for a domain the DR node did not fail over', async () => {

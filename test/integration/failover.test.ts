@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient, Notification } from '../../src/bus/rpc-client.js';
+import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { waitForEvent, type AgentProcess } from '../support/agent-process.js';
 import { backupPoint, type PointView } from '../support/backup-api.js';
-import { computeAndDrAgents } from '../support/dr-agents.js';
-import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
-import { defaultWorkDir, destroyTestGuest, domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
+import { startDrScenario, type DrScenario } from '../support/dr-agents.js';
+import { defaultWorkDir, domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import type { Sshd } from '../support/sshd.js';
 import { finishedJob, type RestoreView } from '../support/restore-api.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import { fileSums, flattenedSha256 } from '../support/repo-chain.js';
@@ -25,19 +24,17 @@ import { fileSums, flattenedSha256 } from '../support/repo-chain.js';
  */
 const WORK = '/var/lib/virt-dr-test/failover';
 const NAME = 'vdr-failover';
-const HOME_DISKS = defaultWorkDir(NAME);
 const DR_DISKS = defaultWorkDir(`${NAME}-dr`);
 const FILE = 1 << 20;
 
-
 describe('failover to a DR node over SSH', () => {
+  let scenario: DrScenario;
   let sshd: Sshd;
   let drNode: AgentProcess;
   let compute: AgentProcess;
   let client: RpcClient;
   let drClient: RpcClient;
   let guest: TestGuest;
-  let events: Notification[];
   const points: PointView[] = [];
   const files: Record<string, string> = {};
 
@@ -45,39 +42,21 @@ describe('failover to a DR node over SSH', () => {
   const failover = (args: Record<string, unknown>) => finishedJob<RestoreView>(drClient, 'failover', args, drNode.host);
 
   beforeAll(async () => {
-    sshd = await startSshd(path.join(WORK, 'sshd'));
-    ({ compute, drNode } = computeAndDrAgents({
-      name: 'failover',
-      workDir: WORK,
-      pathMap: [{ from: HOME_DISKS, to: DR_DISKS }],
-      drEnv: { VIRT_DR_FAILOVER_HOME_TIMEOUT_S: '3' },
-      sshd,
-    }));
-    await drNode.reset();
-    await rm(DR_DISKS, { recursive: true, force: true });
-    ({ client, guest } = await startGuestAndAgent(compute, { name: NAME, dataDiskMiB: 64, nova: true }));
-    await drNode.start();
-    drClient = await drNode.client();
-    events = [];
-    await client.watchNotifications((n) => events.push(n));
+    scenario = await startDrScenario({ name: 'failover', workDir: WORK, guestName: NAME });
+    ({ sshd, compute, drNode, client, drClient, guest } = scenario);
     // Three points; the first is deleted everywhere before the failover.
     for (const file of ['a', 'b', 'c']) {
       files[file] = await guestWriteRandomFile(NAME, `/data/${file}.bin`, FILE);
       const point = await backupPoint(client, NAME);
       points.push(point);
-      await waitForEvent(events, (n) => n.event_type === 'virt_dr.replicate.end' && (n.payload.backup_ids as string[]).includes(point.backup_id));
+      await waitForEvent(scenario.events, (n) => n.event_type === 'virt_dr.replicate.end' && (n.payload.backup_ids as string[]).includes(point.backup_id));
     }
     // Written after the last point: a failover cannot have it.
     await guestWriteRandomFile(NAME, '/data/late.bin', FILE);
   }, 300_000);
 
   afterAll(async () => {
-    await drClient?.close();
-    await drNode?.stop();
-    await destroyTestGuest(NAME, { workDir: DR_DISKS });
-    if (compute) await stopGuestAndAgent(compute, NAME, client);
-    await drNode?.discard();
-    await sshd?.stop();
+    await scenario?.stop();
   });
 
   it('deletes the first point everywhere: the DR agent merges it into its child in its own repository', async () => {
