@@ -206,6 +206,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const domain = await deps.hypervisor.lookup(domainName);
       deps.jobs.assertCanAccept(domain, call.uniqueId);
       await failoverOf({ records: deps.failovers }, domain.uuid);
+      // Its disks still read the repository until the failover's copy ends: no backup yet.
+      await refuseWhileInstantPending(domain);
       return submit('failback', domainName, domain, {}, call, wait);
     },
 
