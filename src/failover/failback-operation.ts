@@ -58,8 +58,10 @@ export interface FailbackDeps {
  * 4. Only once the home domain runs is the DR copy stopped, undefined, and its disks
  *    (the failover's, and nothing else) removed.
  *
- * Until step 4 the DR copy is only paused: a failure or a crash before the home domain
- * runs resumes it, and the failback can be asked again.
+ * Until step 4 the DR copy is only paused: a failure, or a crash before the home host
+ * was asked, resumes it, and the failback can be asked again. A crash while the home host
+ * restores leaves it paused (that restore goes on without us): recovery stops it if the
+ * home copy runs by then, and otherwise leaves the choice to the operator.
  */
 export function failbackOperation(deps: FailbackDeps): JobOperation {
   return {
@@ -123,6 +125,11 @@ export function failbackOperation(deps: FailbackDeps): JobOperation {
         if (homeRuns) {
           await stopDrCopy(domain, failover, deps);
           return `the home host runs the domain: the DR copy was stopped`;
+        }
+        if (record.phase === 'home') {
+          // The home host may still be restoring (its job outlives this agent's wait): a
+          // resumed DR copy could then run beside the home one. Paused, it writes nothing.
+          return 'the home host was restoring the domain and does not run it yet: the DR copy stays paused; check the home host, then ask for the failback again (or resume the DR copy by hand)';
         }
         if (record.paused && (await domain.runState()) === 'paused') await domain.resume();
         return 'the home host does not run the domain: the DR copy runs on; ask for the failback again';
