@@ -179,12 +179,14 @@ export class FileRepository extends ListedTarget implements RepositoryTarget {
   }
 
   /**
-   * Start-up sweep: removes this host's staging folders, which no job of this host can
-   * still be writing (it runs before the job runner starts). Every point is read, and the
-   * untrusted ones are reported; no point folder, other host's staging folder, or anything
-   * reached through a symlink is touched.
+   * Start-up sweep: makes the repository's folder if it is not there yet (a fresh host),
+   * and removes this host's staging folders, which no job of this host can still be
+   * writing (it runs before the job runner starts). Every point is read, and the untrusted
+   * ones are reported; no point folder, other host's staging folder, or anything reached
+   * through a symlink is touched.
    */
   async sweep(): Promise<SweepReport> {
+    await ensureDirectory(this.root);
     const report: SweepReport = { removed: [], invalid: [], kept: [] };
     await this.sweepDomains(report, (path) => this.removeStaging(path), (path) => path);
     return report;

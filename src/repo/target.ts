@@ -76,7 +76,7 @@ export interface RepositoryTarget {
    */
   openPoints(domainUuid: string, backupIds: readonly string[], options?: TransferOptions): Promise<OpenedPoints>;
 
-  /** Start-up: removes this host's staging leftovers and reports untrusted entries. */
+  /** Start-up: removes this host's staging leftovers and reports untrusted entries; a file target makes its folder if missing. */
   sweep(): Promise<SweepReport>;
   /** Lets go of connections; the target can still be used and reconnects. */
   close(): Promise<void>;
