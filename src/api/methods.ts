@@ -98,8 +98,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
   const pointDeps: PointPreflightDeps = {
     repo: deps.repo,
     pending: deps.pending,
-    onSecondary: async (domainUuid, backupId) =>
-      !(await deps.repo.hasPoint(domainUuid, backupId)) && (await deps.replicas.secondaryHolding(domainUuid, backupId)) !== null,
+    onSecondary: async (domainUuid, backupId) => (await deps.replicas.secondaryHolding(domainUuid, backupId)) !== null,
     async isDefined(name) {
       try {
         await deps.hypervisor.lookup(name);

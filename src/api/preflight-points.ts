@@ -12,7 +12,7 @@ import type { DomainRef } from './resolve-domain.js';
 export interface PointPreflightDeps {
   repo: RepositoryTarget;
   pending: PendingInstantStore;
-  /** Whether a secondary target holds a point the primary lacks (a restore brings it home first). */
+  /** Whether a secondary target holds the point (a restore brings a point the primary lacks home first). */
   onSecondary: (domainUuid: string, backupId: string) => Promise<boolean>;
   /** Whether libvirt has a domain of this name. */
   isDefined(name: string): Promise<boolean>;
@@ -35,7 +35,9 @@ export async function preflightRestore(domain: DomainRef, request: RestoreReques
     throw new RestoreIncomplete(`domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it with resume=true`);
   }
   if (request.instant) refuseCopiedForInstant(deps.repo);
-  if (!(await deps.onSecondary(domain.uuid, request.backupId))) await deps.repo.getPoint(domain.uuid, request.backupId);
+  await deps.repo.getPoint(domain.uuid, request.backupId).catch(async (err: unknown) => {
+    if (!(err instanceof BackupNotFound && (await deps.onSecondary(domain.uuid, request.backupId)))) throw err;
+  });
   if (request.definitionFrom !== null) await deps.repo.getPoint(domain.uuid, request.definitionFrom);
   if (request.newName !== null && (await deps.isDefined(request.newName))) {
     throw new DomainExists(`restore(): a domain named ${request.newName} exists already`);
