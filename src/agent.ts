@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
+import { singleTargetTiers, tierPlaces } from './backup/placement.js';
 import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
 import { callAgentOverBus, type CallAgent } from './bus/agent-call.js';
@@ -119,7 +120,8 @@ export class Agent {
     });
     const backup = backupOperation({
       hypervisor,
-      repo,
+      places: tierPlaces(targets, async () => singleTargetTiers(repo.name)),
+      chainEnds: async () => null,
       chains,
       settings: {
         freezeTimeoutSeconds: config.backup.freeze_timeout_s,

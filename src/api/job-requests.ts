@@ -17,13 +17,20 @@ export interface JobRequest<T> {
 }
 
 export function readBackupArgs(args: Record<string, unknown>): JobRequest<BackupRequest> {
-  return readJobArgs('backup', args, (read) => ({
-    mode: read.oneOf('mode', ['auto', 'full', 'incremental'] as const, 'auto'),
-    quiesce: read.oneOf('quiesce', ['auto', 'agent', 'suspend', 'none'] as const, 'auto'),
-    kind: read.oneOf('kind', ['scheduled', 'manual'] as const, 'manual'),
-    engine: read.optionalOneOf('engine', ['auto', 'checkpoint', 'snapshot'] as const),
-    excludeDisks: read.stringList('exclude_disks'),
-  }));
+  return readJobArgs('backup', args, (read) => {
+    const request: BackupRequest = {
+      mode: read.oneOf('mode', ['auto', 'full', 'incremental'] as const, 'auto'),
+      quiesce: read.oneOf('quiesce', ['auto', 'agent', 'suspend', 'none'] as const, 'auto'),
+      // The protocol's default: a caller that names no kind takes part in the domain's chain.
+      kind: read.oneOf('kind', ['scheduled', 'manual'] as const, 'scheduled'),
+      engine: read.optionalOneOf('engine', ['auto', 'checkpoint', 'snapshot'] as const),
+      excludeDisks: read.stringList('exclude_disks'),
+    };
+    if (request.kind === 'manual' && request.mode === 'incremental') {
+      throw new InvalidArgument('backup(): a manual backup is a self-contained full in the manual tier; mode "incremental" is for kind "scheduled"');
+    }
+    return request;
+  });
 }
 
 export function readRestoreArgs(args: Record<string, unknown>): JobRequest<RestoreRequest> {

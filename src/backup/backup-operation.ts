@@ -2,19 +2,21 @@ import type { Logger } from 'pino';
 import { DomainNotFound } from '../errors.js';
 import type { JobOperation } from '../jobs/job-runner.js';
 import type { Hypervisor, HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { RepositoryTarget } from '../repo/target.js';
 import { newBackupId } from '../util/ids.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import { checkpointEngine, type CheckpointRecord } from './checkpoint/engine.js';
 import type { SnapshotRecord } from './snapshot/journal-record.js';
 import { freezeMayLinger, REPAIR_DEADLINE_MS, type BackupSettings } from './engine.js';
 import type { EngineChoice } from './request.js';
-import { runBackup, type BackupRequest, type Engines } from './run-backup.js';
+import type { BackupPlaces } from './placement.js';
+import { runBackup, type BackupDeps, type BackupRequest, type Engines } from './run-backup.js';
 import { snapshotEngine } from './snapshot/engine.js';
 
 export interface BackupOperationDeps {
   hypervisor: Hypervisor;
-  repo: RepositoryTarget;
+  places: BackupPlaces;
+  /** Why a domain's scheduled chain must start anew (its policy's chain length), or null. */
+  chainEnds: BackupDeps['chainEnds'];
   chains: ChainRecordStore;
   settings: BackupSettings;
   /** `backup.engine`: the engine a request without `engine` gets. */
@@ -28,8 +30,8 @@ export interface BackupOperationDeps {
  */
 export function backupOperation(deps: BackupOperationDeps): JobOperation {
   const engines: Engines = {
-    snapshot: snapshotEngine({ repo: deps.repo, chains: deps.chains, settings: deps.settings }),
-    checkpoint: checkpointEngine({ repo: deps.repo, settings: deps.settings }),
+    snapshot: snapshotEngine({ places: deps.places, chains: deps.chains, settings: deps.settings }),
+    checkpoint: checkpointEngine({ places: deps.places, settings: deps.settings }),
   };
   return {
     async run(job, ctx) {
@@ -42,7 +44,8 @@ export function backupOperation(deps: BackupOperationDeps): JobOperation {
           { ...request, engine: request.engine ?? null },
           {
             domain,
-            repo: deps.repo,
+            places: deps.places,
+            chainEnds: deps.chainEnds,
             chains: deps.chains,
             engines,
             engineSettings: { backupApi: await deps.hypervisor.supportsBackupApi(), defaultEngine: deps.defaultEngine },

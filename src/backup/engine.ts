@@ -4,6 +4,7 @@ import type { DomainDisk } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { RepositoryTarget } from '../repo/target.js';
 import type { EngineName, Manifest } from '../repo/point.js';
+import type { BackupPlaces, PointPlacement } from './placement.js';
 import type { OperationContext } from './operation-context.js';
 import { sleep } from '../util/abortable-sleep.js';
 import type { QuiesceSettings } from './quiesce.js';
@@ -27,8 +28,17 @@ export interface EngineInput {
   /** Every disk of the domain, and the ones this backup takes. */
   allDisks: DomainDisk[];
   disks: BackupDisk[];
-  /** The newest valid point of the domain in the repository. */
+  /** Where the point goes: its tier's target. */
+  placement: PointPlacement;
+  /** The newest point of the domain's scheduled chain: the parent of an incremental, and the bitmap that stays. */
   latest: Manifest | null;
+  /** Set: a full for this reason even where an incremental would be possible (the chain reached its length). */
+  fullBecause: string | null;
+  /**
+   * A manual point: a self-contained full outside the chain. It builds on nothing and
+   * nothing builds on it, so it leaves the chain's bitmap in place and creates none.
+   */
+  standalone: boolean;
   backupId: string;
   now: () => Date;
 }
@@ -60,6 +70,8 @@ export interface EngineJournalRecord {
   engine: EngineName;
   domain_uuid: string;
   backup_id: string;
+  /** The target the point is published on; records from before tiers have none (the primary). */
+  target?: string;
   /** How the guest was stopped, so recovery thaws or resumes it. */
   stopped_by: 'agent' | 'suspend' | null;
   /**
@@ -164,8 +176,8 @@ export async function repairWhileUnreachable<T>(
   }
 }
 
-/** What both engines need besides the domain: the repository and the settings. */
+/** What both engines need besides the domain: where points go, and the settings. */
 export interface EngineDeps {
-  repo: RepositoryTarget;
+  places: BackupPlaces;
   settings: BackupSettings;
 }

@@ -1,5 +1,5 @@
 import type { DomainRef } from '../libvirt/hypervisor.js';
-import type { BackupMode, EngineName, HostDisk, Manifest, PointCheckpoint, PointDisk } from '../repo/point.js';
+import type { BackupMode, BackupTier, EngineName, HostDisk, Manifest, PointCheckpoint, PointDisk } from '../repo/point.js';
 import type { QuiesceOutcome } from './quiesce.js';
 import type { BackupRequest } from './request.js';
 
@@ -11,6 +11,7 @@ export interface PointFacts {
   domain: DomainRef;
   domainXml: string;
   request: BackupRequest;
+  tier: BackupTier;
   engine: EngineName;
   mode: BackupMode;
   parent: string | null;
@@ -31,7 +32,7 @@ export function manifestOf(facts: PointFacts): Manifest {
     domain_uuid: facts.domain.uuid,
     mode: facts.mode,
     kind: facts.request.kind,
-    tier: facts.request.kind === 'manual' ? 'manual' : 'fast',
+    tier: facts.tier,
     engine: facts.engine,
     reason: facts.mode === 'full' ? facts.reason : null,
     parent: facts.parent,

@@ -1,10 +1,10 @@
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
-import type { RepositoryTarget } from '../repo/target.js';
-import { pointOf, type PlacedPoint } from '../repo/point.js';
+import { pointOf, type Manifest, type PlacedPoint } from '../repo/point.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import type { CheckpointRecord } from './checkpoint/engine.js';
 import type { SnapshotRecord } from './snapshot/journal-record.js';
 import { REPAIR_DEADLINE_MS, type BackupEngine } from './engine.js';
+import { STANDALONE_REASON, type BackupPlaces } from './placement.js';
 import { leaveAgentOverlays } from './snapshot/leave-agent-overlays.js';
 import type { OperationContext } from './operation-context.js';
 import { preflightBackup, type EngineSettings, type Preflight } from './preflight.js';
@@ -21,7 +21,9 @@ export interface Engines {
 
 export interface BackupDeps {
   domain: HypervisorDomain;
-  repo: RepositoryTarget;
+  places: BackupPlaces;
+  /** Why the domain's scheduled chain must start anew (its policy's chain length), or null. */
+  chainEnds: (domainUuid: string, head: Manifest | null) => Promise<string | null>;
   chains: ChainRecordStore;
   engines: Engines;
   engineSettings: EngineSettings;
@@ -35,7 +37,7 @@ export interface BackupDeps {
  * the engine leaves the host and the repository consistent before this returns or throws.
  */
 export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: OperationContext<unknown>): Promise<PlacedPoint> {
-  const { domain, repo } = deps;
+  const { domain, places } = deps;
   let preflight = await preflightBackup(domain, request, deps.engineSettings);
   if (preflight.engine === 'checkpoint') {
     const deadline = AbortSignal.timeout(REPAIR_DEADLINE_MS);
@@ -43,20 +45,29 @@ export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: O
       preflight = await preflightBackup(domain, request, deps.engineSettings);
     }
   }
+  const placement = await places.placeFor(domain.uuid, request.kind);
+  const latest = await places.chainHead(domain.uuid);
+  const standalone = request.kind === 'manual';
   const input = {
     request,
     domain,
     domainXml: preflight.xml,
     allDisks: preflight.allDisks,
     disks: preflight.disks,
-    latest: await repo.latestPoint(domain.uuid),
+    placement,
+    latest,
+    fullBecause: standalone ? STANDALONE_REASON : await deps.chainEnds(domain.uuid, latest),
+    standalone,
     backupId: deps.newBackupId(),
     now: deps.now,
   };
   const manifest = await engineFor(preflight, deps.engines).run(input, ctx);
-  ctx.log.info({ backup_id: manifest.backup_id, engine: manifest.engine, mode: manifest.mode, bytes: manifest.bytes }, 'backup point published');
-  // Published on the primary; the replicator copies it to the secondaries from here.
-  return { ...pointOf(manifest), targets: [repo.name] };
+  ctx.log.info(
+    { backup_id: manifest.backup_id, engine: manifest.engine, mode: manifest.mode, bytes: manifest.bytes, target: placement.target.name, tier: placement.tier },
+    'backup point published',
+  );
+  // Published on its tier's target; the replicator copies it to the secondaries from here.
+  return { ...pointOf(manifest), targets: [placement.target.name] };
 }
 
 function engineFor(preflight: Preflight, engines: Engines): BackupEngine<never> {

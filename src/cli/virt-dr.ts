@@ -6,7 +6,9 @@ import { RemoteError, RpcClient, type Notification } from '../bus/rpc-client.js'
 const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   ping                          ask an agent for its version and capabilities
   backup DOMAIN [--wait] [--mode auto|full|incremental] [--quiesce auto|agent|suspend|none]
-                [--kind manual|scheduled] [--engine auto|checkpoint|snapshot] [--exclude DISK]...
+                [--kind scheduled|manual] [--engine auto|checkpoint|snapshot] [--exclude DISK]...
+                                scheduled (the default) extends the chain in the fast tier;
+                                manual is a self-contained full in the manual tier
   restore DOMAIN BACKUP_ID [--new NAME] [--instant] [--resume] [--wait]
                                 restore a point over the domain, or as a new domain NAME
   verify DOMAIN [BACKUP_ID]     re-read every point (or one) and check it; waits for the report
@@ -32,7 +34,7 @@ export async function cli(argv: string[]): Promise<number> {
       wait: { type: 'boolean', default: false },
       mode: { type: 'string', default: 'auto' },
       quiesce: { type: 'string', default: 'auto' },
-      kind: { type: 'string', default: 'manual' },
+      kind: { type: 'string' },
       engine: { type: 'string' },
       exclude: { type: 'string', multiple: true, default: [] },
       new: { type: 'string' },
@@ -86,7 +88,7 @@ export async function cli(argv: string[]): Promise<number> {
           domain,
           mode: values.mode,
           quiesce: values.quiesce,
-          kind: values.kind,
+          kind: values.kind ?? null,
           engine: values.engine ?? null,
           exclude_disks: values.exclude,
         };

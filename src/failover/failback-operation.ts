@@ -158,7 +158,8 @@ async function backupStep(
   record: FailbackRecord,
   overrides: Pick<BackupRequest, 'quiesce'>,
 ): Promise<PlacedPoint> {
-  const request: BackupRequest = { mode: 'auto', kind: 'manual', engine: null, excludeDisks: [], ...overrides };
+  // Scheduled, not manual: the final backup must build on the precopy's point, and a manual point is a standalone full.
+  const request: BackupRequest = { mode: 'auto', kind: 'scheduled', engine: null, excludeDisks: [], ...overrides };
   const nested = {
     ...ctx,
     checkpoint: (detail: unknown) => {

@@ -125,6 +125,8 @@ export interface Hypervisor {
   supportsBackupApi(): Promise<boolean>;
   /** Finds a domain by name or UUID; DomainNotFound when there is none. */
   lookup(nameOrUuid: string): Promise<HypervisorDomain>;
+  /** Every domain libvirt knows, running or not: what the scheduler walks. */
+  listDomains(): Promise<DomainRef[]>;
   /** A separate connection for one job, so a slow call never queues another job's. */
   openSession(): Promise<HypervisorSession>;
 }

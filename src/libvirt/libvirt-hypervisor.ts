@@ -23,6 +23,7 @@ import { CheckpointInvalid, DomainExists, DomainNotFound, HypervisorError, VirtD
 import type {
   BackupJobProgress,
   BlockJob,
+  DomainRef,
   Hypervisor,
   HypervisorDomain,
   HypervisorSession,
@@ -305,6 +306,11 @@ export class LibvirtHypervisor implements Hypervisor {
 
   lookup(nameOrUuid: string): Promise<HypervisorDomain> {
     return this.main.lookup(nameOrUuid);
+  }
+
+  async listDomains(): Promise<DomainRef[]> {
+    const domains = await translated('list domains', () => this.connection.listAllDomains());
+    return domains.map(({ name, uuid }) => ({ name, uuid }));
   }
 
   async openSession(): Promise<HypervisorSession> {

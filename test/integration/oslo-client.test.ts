@@ -157,7 +157,7 @@ describe('the real oslo.messaging client and listener against the real agent', (
       expect(job.finished_at).toBeTruthy();
       expect(job).not.toHaveProperty('request');
       const point = job.result;
-      expect(point).toMatchObject({ domain_uuid: guest.uuid, mode: 'full', parent: null, kind: 'manual', quiesce: 'agent' });
+      expect(point).toMatchObject({ domain_uuid: guest.uuid, mode: 'full', parent: null, kind: 'scheduled', tier: 'fast', quiesce: 'agent' });
       expect(isBackupId(point.backup_id), point.backup_id).toBe(true);
       expect(point.disks).toHaveLength(1);
       expect(point.disks[0]).toMatchObject({ target: 'vda', virtual_size: 64 << 20 });

@@ -85,4 +85,11 @@ describe('backup ids', () => {
     expect([...ids].sort()).toEqual(ids);
     expect(isBackupId('../20261124T022305000Z-abcdef')).toBe(false);
   });
+
+  it('starts the chain anew when told why (its length, a manual point), unless an incremental is asked for', () => {
+    const plan = planBackup({ backupId: ID, requested: 'auto', disks: [disk(ours, [base])], chain, latestPoint, fullBecause: 'chain_length 3 reached' });
+    expect(plan).toMatchObject({ mode: 'full', parent: null, reason: 'chain_length 3 reached' });
+    const asked = planBackup({ backupId: ID, requested: 'incremental', disks: [disk(ours, [base])], chain, latestPoint, fullBecause: 'chain_length 3 reached' });
+    expect(asked.mode).toBe('incremental');
+  });
 });

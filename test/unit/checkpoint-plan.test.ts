@@ -70,6 +70,17 @@ describe('planCheckpointBackup', () => {
     }
   });
 
+  it('a manual point is a standalone full: no checkpoint of its own, no bitmap on any disk', () => {
+    const p = plan(pointWith(), { standalone: true });
+    expect(p).toMatchObject({ mode: 'full', parent: null, checkpointName: null, reason: 'a manual backup is a self-contained full' });
+    expect(p.disks.every((d) => !d.tracked && !d.incremental)).toBe(true);
+  });
+
+  it('starts the chain anew when told why (its length), unless an incremental is asked for explicitly', () => {
+    expect(plan(pointWith(), { fullBecause: 'chain_length 3 reached' })).toMatchObject({ mode: 'full', parent: null, reason: 'chain_length 3 reached', checkpointName: `virtdr-${NEW}` });
+    expect(plan(pointWith(), { fullBecause: 'chain_length 3 reached', requested: 'incremental' })).toMatchObject({ mode: 'incremental', reason: null });
+  });
+
   it('a domain of raw disks only gets a checkpoint-less full', () => {
     const p = planCheckpointBackup({ backupId: NEW, requested: 'auto', disks: [vdb], latest: null });
     expect(p).toMatchObject({ mode: 'full', checkpointName: null, reason: 'no disk can carry a dirty bitmap (none is qcow2)' });

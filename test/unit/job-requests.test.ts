@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { readDeleteArgs, readRestoreArgs, readVerifyArgs } from '../../src/api/job-requests.js';
+import { readBackupArgs, readDeleteArgs, readRestoreArgs, readVerifyArgs } from '../../src/api/job-requests.js';
 import { InvalidArgument } from '../../src/errors.js';
 
 const ID = '20261129T050000000Z-abcdef';
 
 describe('job method arguments', () => {
+  it('reads a backup as scheduled by default (the protocol\'s first kind), and refuses a manual incremental', () => {
+    expect(readBackupArgs({ domain: 'inst' }).request).toEqual({ mode: 'auto', quiesce: 'auto', kind: 'scheduled', engine: null, excludeDisks: [] });
+    expect(readBackupArgs({ domain: 'inst', kind: 'manual', mode: 'full' }).request.kind).toBe('manual');
+    expect(() => readBackupArgs({ domain: 'inst', kind: 'manual', mode: 'incremental' })).toThrow(/manual backup is a self-contained full/);
+  });
+
   it('reads a restore with its defaults', () => {
     expect(readRestoreArgs({ domain: 'inst', backup_id: ID })).toEqual({
       domain: 'inst',

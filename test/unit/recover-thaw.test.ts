@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { singleTargetTiers, tierPlaces } from '../../src/backup/placement.js';
 import { backupOperation } from '../../src/backup/backup-operation.js';
 import type { ChainRecordStore } from '../../src/backup/snapshot/chain-record.js';
 import { freezeMayLinger, type SnapshotRecord } from '../../src/backup/snapshot/journal-record.js';
@@ -36,7 +37,8 @@ describe('backup recovery after a crash', () => {
     } as unknown as Hypervisor;
     const operation = backupOperation({
       hypervisor,
-      repo,
+      places: tierPlaces([repo], async () => singleTargetTiers(repo.name)),
+      chainEnds: async () => null,
       chains,
       settings: {
         freezeTimeoutSeconds: 1,

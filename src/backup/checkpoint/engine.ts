@@ -1,7 +1,6 @@
 import { CheckpointInvalid } from '../../errors.js';
 import { imageOwnerUid } from '../../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
-import type { RepositoryTarget } from '../../repo/target.js';
 import type { Manifest } from '../../repo/point.js';
 import { letQemuReach, revokeQemuAccess } from '../../repo/qemu-access.js';
 import {
@@ -9,7 +8,7 @@ import {
   REPAIR_DEADLINE_MS,
   takeAndPublish,
   type BackupEngine,
-  type BackupSettings,
+  type EngineDeps,
   type EngineInput,
   type EngineJournalRecord,
 } from '../engine.js';
@@ -42,10 +41,6 @@ export interface CheckpointRecord extends EngineJournalRecord {
   tracked: { target: string; file: string }[];
 }
 
-export interface CheckpointEngineDeps {
-  repo: RepositoryTarget;
-  settings: BackupSettings;
-}
 
 /**
  * The checkpoint engine: libvirt's backup API in push mode. QEMU copies a point-in-time
@@ -55,18 +50,21 @@ export interface CheckpointEngineDeps {
  * backups no libvirt checkpoint metadata remains, only one bitmap per disk inside the
  * qcow2 image: a domain Nova restarts, resizes or migrates loses nothing.
  */
-export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<CheckpointRecord> {
-  const { repo, settings } = deps;
+export function checkpointEngine(deps: EngineDeps): BackupEngine<CheckpointRecord> {
+  const { places, settings } = deps;
+  const settleDeps = (record: CheckpointRecord) => ({ repo: places.byName(record.target), chainHead: () => places.chainHead(record.domain_uuid) });
   return {
     name: 'checkpoint',
 
     async run(input: EngineInput, ctx: OperationContext<CheckpointRecord>): Promise<Manifest> {
       const { domain, request } = input;
+      const repo = input.placement.target;
       const record: CheckpointRecord = {
         engine: 'checkpoint',
         phase: 'preparing',
         domain_uuid: domain.uuid,
         backup_id: input.backupId,
+        target: repo.name,
         stopped_by: null,
         freeze_requested: false,
         staging: repo.stagingFolder(domain.uuid, input.backupId),
@@ -76,7 +74,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
       };
       await ctx.checkpoint(record);
       const settle = () =>
-        settleCheckpointBackup(record, { domain, repo, log: ctx.log, signal: AbortSignal.timeout(REPAIR_DEADLINE_MS) });
+        settleCheckpointBackup(record, { domain, ...settleDeps(record), log: ctx.log, signal: AbortSignal.timeout(REPAIR_DEADLINE_MS) });
 
       const take = async (): Promise<Manifest> => {
         const plan = await planWithParent(input, ctx);
@@ -132,6 +130,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
           domain,
           domainXml: input.domainXml,
           request,
+          tier: input.placement.tier,
           engine: 'checkpoint',
           mode: plan.mode,
           parent: plan.parent?.backupId ?? null,
@@ -154,7 +153,7 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
     },
 
     recover(record, { domain, log, signal }) {
-      return settleCheckpointBackup(record, { domain, repo, log, signal });
+      return settleCheckpointBackup(record, { domain, ...settleDeps(record), log, signal });
     },
   };
 }
@@ -167,7 +166,14 @@ export function checkpointEngine(deps: CheckpointEngineDeps): BackupEngine<Check
  */
 async function planWithParent(input: EngineInput, ctx: OperationContext<CheckpointRecord>): Promise<CheckpointPlan> {
   const { domain, request } = input;
-  const base = { backupId: input.backupId, requested: request.mode, disks: input.disks, latest: input.latest };
+  const base = {
+    backupId: input.backupId,
+    requested: request.mode,
+    disks: input.disks,
+    latest: input.latest,
+    fullBecause: input.fullBecause,
+    standalone: input.standalone,
+  };
   const plan = planCheckpointBackup(base);
   if (!plan.parent) return plan;
   // Metadata an interrupted run left would make the redefinition fail as a duplicate.

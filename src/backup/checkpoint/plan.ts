@@ -1,5 +1,6 @@
 import { ChainMismatch } from '../../errors.js';
 import type { BackupMode, Manifest } from '../../repo/point.js';
+import { STANDALONE_REASON } from '../placement.js';
 import type { RequestedMode } from '../request.js';
 import type { BackupDisk } from '../select-disks.js';
 
@@ -48,6 +49,10 @@ export interface CheckpointPlanInput {
   latest: Manifest | null;
   /** Set when the parent's checkpoint was tried and did not validate: the reason. */
   parentUnusable?: string;
+  /** Set: mode=auto is a full for this reason, whatever the chain allows (an explicit incremental is still tried). */
+  fullBecause?: string | null;
+  /** A manual point outside the chain: a full that creates no checkpoint, so the chain's bitmap is all that stays. */
+  standalone?: boolean;
 }
 
 /**
@@ -57,8 +62,13 @@ export interface CheckpointPlanInput {
  */
 export function planCheckpointBackup(input: CheckpointPlanInput): CheckpointPlan {
   const { backupId, requested, disks, latest } = input;
-  const anyTracked = disks.some((d) => d.format === 'qcow2');
-  const blocker = requested === 'full' ? 'full backup requested' : whyNoIncremental(disks, latest, input.parentUnusable);
+  const standalone = input.standalone ?? false;
+  const anyTracked = !standalone && disks.some((d) => d.format === 'qcow2');
+  const blocker = standalone
+    ? STANDALONE_REASON
+    : requested === 'full'
+      ? 'full backup requested'
+      : ((requested === 'auto' ? input.fullBecause : null) ?? whyNoIncremental(disks, latest, input.parentUnusable));
   if (requested === 'incremental' && blocker !== null) {
     throw new ChainMismatch(`an incremental backup is not possible: ${blocker}; take a full backup`);
   }
@@ -70,7 +80,7 @@ export function planCheckpointBackup(input: CheckpointPlanInput): CheckpointPlan
     parent,
     reason: blocker,
     disks: disks.map((disk) => {
-      const tracked = disk.format === 'qcow2';
+      const tracked = anyTracked && disk.format === 'qcow2';
       return {
         target: disk.target,
         source: disk.file,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { HypervisorDomain } from '../../libvirt/hypervisor.js';
+import type { Manifest } from '../../repo/point.js';
 import type { RepositoryTarget } from '../../repo/target.js';
 import { releaseGuest } from '../release-guest.js';
 import { abortBackupJob } from './backup-job.js';
@@ -9,7 +10,10 @@ import { bitmapsInImages, tidyCheckpoints } from './tidy.js';
 export interface CheckpointSettleDeps {
   /** Null when the domain no longer exists: only the repository is tidied then. */
   domain: HypervisorDomain | null;
+  /** The target the record's point is published on. */
   repo: RepositoryTarget;
+  /** The newest point of the domain's scheduled chain: its checkpoint's bitmap is the one that stays. */
+  chainHead: () => Promise<Manifest | null>;
   log: Logger;
   signal: AbortSignal;
 }
@@ -22,7 +26,8 @@ export interface CheckpointSettleDeps {
  * - The guest is thawed or resumed.
  * - A backup job still writing into this job's staging folder is aborted (a job that
  *   writes elsewhere is someone else's and is left alone).
- * - The newest published point decides which bitmap stays: its checkpoint's. Every other
+ * - The newest point of the scheduled chain decides which bitmap stays: its checkpoint's
+ *   (a manual point is outside the chain and creates no bitmap). Every other
  *   agent bitmap this backup knows of (its own new one when unpublished, the previous
  *   point's when superseded, stale ones in the images) is removed, and no agent
  *   checkpoint metadata is left.
@@ -32,7 +37,7 @@ export async function settleCheckpointBackup(
   record: CheckpointRecord,
   deps: CheckpointSettleDeps,
 ): Promise<{ pointPublished: boolean }> {
-  const { domain, repo, log, signal } = deps;
+  const { domain, repo, chainHead, log, signal } = deps;
   const pointPublished = await repo.hasPoint(record.domain_uuid, record.backup_id);
   if (domain) {
     await releaseGuest(record, domain, log);
@@ -40,7 +45,7 @@ export async function settleCheckpointBackup(
       log.warn({ staging: record.staging }, 'aborting the backup job this backup left running');
       await abortBackupJob(domain, signal);
     }
-    const latest = await repo.latestPoint(record.domain_uuid);
+    const latest = await chainHead();
     const keep = latest?.engine === 'checkpoint' ? (latest.checkpoint?.name ?? null) : null;
     const suspects = await bitmapsInImages(record.tracked).catch((err: Error) => {
       log.warn({ err: err.message }, 'could not list the bitmaps in the images');

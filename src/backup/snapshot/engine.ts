@@ -1,9 +1,8 @@
-import type { RepositoryTarget } from '../../repo/target.js';
 import type { Manifest, PointDisk } from '../../repo/point.js';
 import type { SnapshotRecord } from './journal-record.js';
 import type { ChainRecordStore } from './chain-record.js';
 import { bytesToCopy, saveDisk } from './copy-disk.js';
-import { journalGuestStop, REPAIR_DEADLINE_MS, takeAndPublish, type BackupEngine, type BackupSettings, type EngineInput } from '../engine.js';
+import { journalGuestStop, REPAIR_DEADLINE_MS, takeAndPublish, type BackupEngine, type EngineDeps, type EngineInput } from '../engine.js';
 import { manifestOf } from '../manifest-of.js';
 import type { OperationContext } from '../operation-context.js';
 import { planBackup, type BackupPlan } from './plan.js';
@@ -11,10 +10,8 @@ import { withConsistentPoint } from '../quiesce.js';
 import { settleBackup } from './settle.js';
 import { diskSnapshotXml } from './snapshot-xml.js';
 
-export interface SnapshotEngineDeps {
-  repo: RepositoryTarget;
+export interface SnapshotEngineDeps extends EngineDeps {
   chains: ChainRecordStore;
-  settings: BackupSettings;
 }
 
 /**
@@ -25,14 +22,16 @@ export interface SnapshotEngineDeps {
  * leaves the domain on a file the agent created: never for Nova instances.
  */
 export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotRecord> {
-  const { repo, chains, settings } = deps;
+  const { places, chains, settings } = deps;
   return {
     name: 'snapshot',
 
     async run(input: EngineInput, ctx: OperationContext<SnapshotRecord>): Promise<Manifest> {
       const { domain, request, latest } = input;
+      const repo = input.placement.target;
       const chain = await chains.load(domain.uuid);
-      const plan = planBackup({ backupId: input.backupId, requested: request.mode, disks: input.disks, chain, latestPoint: latest });
+      // A manual full resets the engine's own chain record, so the next scheduled backup is a full too.
+      const plan = planBackup({ backupId: input.backupId, requested: request.mode, disks: input.disks, chain, latestPoint: latest, fullBecause: input.fullBecause });
       ctx.log.info({ backup_id: plan.backupId, mode: plan.mode, parent: plan.parent, reason: plan.reason }, 'backup planned');
 
       const record: SnapshotRecord = {
@@ -40,6 +39,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
         phase: 'snapshotting',
         domain_uuid: domain.uuid,
         backup_id: plan.backupId,
+        target: repo.name,
         stopped_by: null,
         freeze_requested: false,
         disks: plan.disks.map((d) => ({ target: d.target, frozen: d.frozen, overlay: d.overlay, commit: d.commit })),
@@ -76,6 +76,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
           domain,
           domainXml: input.domainXml,
           request,
+          tier: input.placement.tier,
           engine: 'snapshot',
           mode: plan.mode,
           parent: plan.parent,
@@ -91,7 +92,7 @@ export function snapshotEngine(deps: SnapshotEngineDeps): BackupEngine<SnapshotR
     },
 
     recover(record, { domain, log, signal }) {
-      return settleBackup(record, { domain, repo, chains, log, signal });
+      return settleBackup(record, { domain, repo: places.byName(record.target), chains, log, signal });
     },
   };
 }

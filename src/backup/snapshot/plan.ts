@@ -50,14 +50,16 @@ export interface PlanInput {
   requested: RequestedMode;
   disks: BackupDisk[];
   chain: ChainRecord | null;
-  /** The newest complete point in the repository, if any. */
+  /** Set: mode=auto is a full for this reason (the chain reached its length; a manual point). */
+  fullBecause?: string | null;
+  /** The newest point of the scheduled chain, if any. */
   latestPoint: { backup_id: string; disks: { target: string; file: string; format: string }[] } | null;
 }
 
 /** Decides full or incremental, and what happens to each disk. Pure: no I/O. */
 export function planBackup(input: PlanInput): BackupPlan {
   const { backupId, requested, disks, chain, latestPoint } = input;
-  const incrementalBlocker = whyNoIncremental(disks, chain, latestPoint);
+  const incrementalBlocker = (requested === 'auto' ? input.fullBecause : null) ?? whyNoIncremental(disks, chain, latestPoint);
   if (requested === 'incremental' && incrementalBlocker !== null) {
     throw new ChainMismatch(`an incremental backup is not possible: ${incrementalBlocker}; take a full backup`);
   }
