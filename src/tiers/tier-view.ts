@@ -1,0 +1,86 @@
+import { BackupNotFound } from '../errors.js';
+import type { InvalidPoint } from '../repo/point-reading.js';
+import type { Manifest } from '../repo/point.js';
+import type { RepositoryTarget } from '../repo/target.js';
+
+/** The targets of a domain's tiers; fast and manual may be one target, slow never is fast's. */
+export interface TierTargets {
+  fast: RepositoryTarget;
+  slow: RepositoryTarget | null;
+  manual: RepositoryTarget;
+}
+
+/** A point as the tiers hold it: its manifest there, and the target that copy is on. */
+export interface TieredPoint {
+  manifest: Manifest;
+  target: RepositoryTarget;
+}
+
+export interface TieredScan {
+  /** Every point once, oldest first, read from the copy that counts. */
+  points: TieredPoint[];
+  /** Entries no tier target trusts, each with the target it is on. */
+  invalid: (InvalidPoint & { target: string })[];
+}
+
+/**
+ * A domain's points across its tiers, each point once. A chain moving from fast to slow
+ * is copied oldest first, then removed from fast newest first (`move-chain.ts`); while it
+ * moves, a point can be on both targets. Which copy counts follows one rule, so a chain
+ * is never shown half in each tier: the chain is in slow as soon as slow holds every
+ * point of it that fast still holds (the last copy is the switch), and in fast until then.
+ */
+export async function scanTiers(tiers: TierTargets, domainUuid: string): Promise<TieredScan> {
+  const targets = [tiers.fast, tiers.slow, tiers.manual].filter((t, i, all): t is RepositoryTarget => t !== null && all.indexOf(t) === i);
+  const scans = await Promise.all(targets.map(async (target) => ({ target, scan: await target.scanPoints(domainUuid) })));
+  const copies = new Map<string, TieredPoint[]>();
+  for (const { target, scan } of scans) {
+    for (const manifest of scan.points) copies.set(manifest.backup_id, [...(copies.get(manifest.backup_id) ?? []), { manifest, target }]);
+  }
+  const slowWins = tiers.slow === null ? new Set<string>() : chainsWholeOn(tiers.slow, tiers.fast, copies);
+  const points = [...copies.entries()].map(([backupId, held]) => {
+    const preferred = slowWins.has(backupId) ? tiers.slow : tiers.fast;
+    return held.find((c) => c.target === preferred) ?? held[0]!;
+  });
+  points.sort((a, b) => (a.manifest.backup_id < b.manifest.backup_id ? -1 : a.manifest.backup_id > b.manifest.backup_id ? 1 : 0));
+  return {
+    points,
+    invalid: scans.flatMap(({ target, scan }) => scan.invalid.map((i) => ({ ...i, target: target.name }))),
+  };
+}
+
+/** The point's copy that counts, or BackupNotFound. */
+export async function locatePoint(tiers: TierTargets, domainUuid: string, backupId: string): Promise<TieredPoint> {
+  const found = (await scanTiers(tiers, domainUuid)).points.find((p) => p.manifest.backup_id === backupId);
+  if (!found) throw new BackupNotFound(`backup ${backupId} of domain ${domainUuid} is in none of its tiers`);
+  return found;
+}
+
+/** The ids of points whose chain `slow` holds whole: every point of it that `fast` has, slow has too. */
+function chainsWholeOn(slow: RepositoryTarget, fast: RepositoryTarget, copies: Map<string, TieredPoint[]>): Set<string> {
+  const onSlow = (id: string) => copies.get(id)?.some((c) => c.target === slow) ?? false;
+  const onFast = (id: string) => copies.get(id)?.some((c) => c.target === fast) ?? false;
+  const members = new Map<string, string[]>();
+  for (const [id, held] of copies) {
+    const root = chainRoot(id, held[0]!.manifest, copies);
+    members.set(root, [...(members.get(root) ?? []), id]);
+  }
+  const whole = new Set<string>();
+  for (const ids of members.values()) {
+    if (ids.some(onSlow) && ids.filter(onFast).every(onSlow)) for (const id of ids) whole.add(id);
+  }
+  return whole;
+}
+
+/** The full a point builds on, followed through the parents any tier holds (a missing parent ends the walk). */
+function chainRoot(id: string, manifest: Manifest, copies: Map<string, TieredPoint[]>): string {
+  let current = manifest;
+  const seen = new Set([id]);
+  while (current.parent !== null && !seen.has(current.parent)) {
+    const parent = copies.get(current.parent)?.[0];
+    if (!parent) break;
+    seen.add(current.parent);
+    current = parent.manifest;
+  }
+  return current.backup_id;
+}
