@@ -120,8 +120,7 @@ export class Agent {
     });
     const backup = backupOperation({
       hypervisor,
-      places: tierPlaces(targets, async () => singleTargetTiers(repo.name)),
-      chainEnds: async () => null,
+      places: tierPlaces(targets, async () => ({ tiers: singleTargetTiers(repo.name), chain_length: 0 })),
       chains,
       settings: {
         freezeTimeoutSeconds: config.backup.freeze_timeout_s,

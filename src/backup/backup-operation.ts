@@ -9,14 +9,12 @@ import type { SnapshotRecord } from './snapshot/journal-record.js';
 import { freezeMayLinger, REPAIR_DEADLINE_MS, type BackupSettings } from './engine.js';
 import type { EngineChoice } from './request.js';
 import type { BackupPlaces } from './placement.js';
-import { runBackup, type BackupDeps, type BackupRequest, type Engines } from './run-backup.js';
+import { runBackup, type BackupRequest, type Engines } from './run-backup.js';
 import { snapshotEngine } from './snapshot/engine.js';
 
 export interface BackupOperationDeps {
   hypervisor: Hypervisor;
   places: BackupPlaces;
-  /** Why a domain's scheduled chain must start anew (its policy's chain length), or null. */
-  chainEnds: BackupDeps['chainEnds'];
   chains: ChainRecordStore;
   settings: BackupSettings;
   /** `backup.engine`: the engine a request without `engine` gets. */
@@ -45,7 +43,6 @@ export function backupOperation(deps: BackupOperationDeps): JobOperation {
           {
             domain,
             places: deps.places,
-            chainEnds: deps.chainEnds,
             chains: deps.chains,
             engines,
             engineSettings: { backupApi: await deps.hypervisor.supportsBackupApi(), defaultEngine: deps.defaultEngine },

@@ -1,7 +1,10 @@
 import { InvalidArgument } from '../errors.js';
-import type { Tiers } from '../policy/policy.js';
+import { modeForNextBackup } from '../policy/chain-length.js';
+import { openChainOf } from '../policy/chains.js';
+import type { Policy, Tiers } from '../policy/policy.js';
 import type { BackupKind, BackupTier, Manifest } from '../repo/point.js';
 import type { RepositoryTarget } from '../repo/target.js';
+import { scanTiers, type TierTargets, type TieredScan } from '../tiers/tier-view.js';
 
 /** Where a new point goes: the target of its tier. */
 export interface PointPlacement {
@@ -18,10 +21,12 @@ export interface PointPlacement {
 export interface BackupPlaces {
   placeFor(domainUuid: string, kind: BackupKind): Promise<PointPlacement>;
   /**
-   * The newest point of the domain's scheduled chain (fast tier): what the next
+   * The newest point of the domain's scheduled chain in the fast tier: what the next
    * incremental extends and whose bitmap stays on the disks. Null: the next is a full.
    */
   chainHead(domainUuid: string): Promise<Manifest | null>;
+  /** Why the next scheduled backup starts a new chain by policy (its chain length), or null. */
+  chainEnds(domainUuid: string): Promise<string | null>;
   /** The target a journal record names; records from before tiers name none: the primary. */
   byName(name: string | undefined): RepositoryTarget;
 }
@@ -29,8 +34,11 @@ export interface BackupPlaces {
 /** Why a manual point is a full: it is outside the chain, so it restores on its own and no prune touches it. */
 export const STANDALONE_REASON = 'a manual backup is a self-contained full';
 
-/** BackupPlaces over the agent's targets (the primary first) and each domain's tiers. */
-export function tierPlaces(targets: readonly RepositoryTarget[], tiersOf: (domainUuid: string) => Promise<Tiers>): BackupPlaces {
+/** What placement needs of a domain's policy. */
+export type PlacementPolicy = Pick<Policy, 'tiers' | 'chain_length'>;
+
+/** BackupPlaces over the agent's targets (the primary first) and each domain's policy. */
+export function tierPlaces(targets: readonly RepositoryTarget[], policyOf: (domainUuid: string) => Promise<PlacementPolicy>): BackupPlaces {
   const byName = (name: string | undefined): RepositoryTarget => {
     if (name === undefined) return targets[0]!;
     const target = targets.find((t) => t.name === name);
@@ -38,17 +46,37 @@ export function tierPlaces(targets: readonly RepositoryTarget[], tiersOf: (domai
     if (!target) throw new InvalidArgument(`repository target ${name} is not configured on this agent`);
     return target;
   };
+  /** The domain's points across its tiers, as the tier view counts them. */
+  const viewOf = async (domainUuid: string) => {
+    const policy = await policyOf(domainUuid);
+    return { policy, scan: await scanTiers(tierTargetsOf(policy.tiers, byName), domainUuid) };
+  };
+  const fastPoints = (scan: TieredScan) => scan.points.map((p) => p.manifest).filter((m) => m.tier === 'fast');
   return {
     byName,
     async placeFor(domainUuid, kind) {
-      const tiers = await tiersOf(domainUuid);
+      const { tiers } = await policyOf(domainUuid);
       const tier: BackupTier = kind === 'manual' ? 'manual' : 'fast';
       return { target: byName(tiers[tier].target), tier };
     },
     async chainHead(domainUuid) {
-      const fast = byName((await tiersOf(domainUuid)).fast.target);
-      return (await fast.listPoints(domainUuid)).filter((p) => p.tier === 'fast').at(-1) ?? null;
+      return fastPoints((await viewOf(domainUuid)).scan).at(-1) ?? null;
     },
+    async chainEnds(domainUuid) {
+      const { policy, scan } = await viewOf(domainUuid);
+      const open = openChainOf(fastPoints(scan));
+      // No open chain: the engine takes a full anyway and says why in its own words.
+      return open === null ? null : modeForNextBackup(open, policy.chain_length).reason;
+    },
+  };
+}
+
+/** The targets of a policy's tiers. */
+export function tierTargetsOf(tiers: Tiers, byName: (name: string) => RepositoryTarget): TierTargets {
+  return {
+    fast: byName(tiers.fast.target),
+    slow: tiers.slow === null ? null : byName(tiers.slow.target),
+    manual: byName(tiers.manual.target),
   };
 }
 

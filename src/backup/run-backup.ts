@@ -1,5 +1,5 @@
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
-import { pointOf, type Manifest, type PlacedPoint } from '../repo/point.js';
+import { pointOf, type PlacedPoint } from '../repo/point.js';
 import type { ChainRecordStore } from './snapshot/chain-record.js';
 import type { CheckpointRecord } from './checkpoint/engine.js';
 import type { SnapshotRecord } from './snapshot/journal-record.js';
@@ -22,8 +22,6 @@ export interface Engines {
 export interface BackupDeps {
   domain: HypervisorDomain;
   places: BackupPlaces;
-  /** Why the domain's scheduled chain must start anew (its policy's chain length), or null. */
-  chainEnds: (domainUuid: string, head: Manifest | null) => Promise<string | null>;
   chains: ChainRecordStore;
   engines: Engines;
   engineSettings: EngineSettings;
@@ -56,7 +54,7 @@ export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: O
     disks: preflight.disks,
     placement,
     latest,
-    fullBecause: standalone ? STANDALONE_REASON : await deps.chainEnds(domain.uuid, latest),
+    fullBecause: standalone ? STANDALONE_REASON : await places.chainEnds(domain.uuid),
     standalone,
     backupId: deps.newBackupId(),
     now: deps.now,

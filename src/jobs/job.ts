@@ -5,7 +5,7 @@ export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelle
 export type JobState = (typeof JOB_STATES)[number];
 
 /** Actions have notification families of their own: virt_dr.<action>.start|progress|end|error. */
-export const JOB_ACTIONS = ['backup', 'restore', 'verify', 'delete', 'failover', 'failback'] as const;
+export const JOB_ACTIONS = ['backup', 'restore', 'verify', 'delete', 'failover', 'failback', 'prune'] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
 
 export interface JobProgress {

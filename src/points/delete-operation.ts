@@ -37,32 +37,49 @@ export function deleteOperation(deps: { places: PointPlace[]; pending: PendingIn
       const user = await deps.pending.userOf(job.domain_uuid, backupId);
       if (user) throw new BackupInUse(`backup ${backupId} is read by the unfinished instant restore of ${user.domain_name}`);
       const record: DeleteRecord = { action: 'delete', backup_id: backupId, done: [] };
-      const places: DeleteResult['places'] = [];
       // The replicator copies none of the domain's points meanwhile, so none comes back.
-      await deps.locks.run(job.domain_uuid, async () => {
-        for (const place of deps.places) {
-          await ctx.checkpoint(record);
-          const report = await place.deletePoint(job.domain_uuid, backupId, {
-            signal: ctx.signal,
-            onTotal: (bytes) => ctx.progress.setTotal(bytes),
-            onBytes: (bytes) => ctx.progress.add(bytes),
-          });
-          if (report) places.push({ place: place.name, merged_into: report.merged_into, bytes_written: report.bytes_written });
-          record.done.push(place.name);
-        }
-      });
+      const places = await deps.locks.run(job.domain_uuid, () => deleteEverywhere(deps.places, job.domain_uuid, record, ctx));
       return { backup_id: backupId, places, duration_ms: Date.now() - started } satisfies DeleteResult;
     },
 
     async recover(job) {
       const record = job.checkpoint as DeleteRecord | null;
       if (!record) return 'it had not changed anything yet';
-      const outcomes: string[] = [];
-      for (const place of deps.places.filter((p) => !record.done.includes(p.name))) {
-        const outcome = await place.finishDelete(job.domain_uuid, record.backup_id);
-        outcomes.push(`${outcome === 'deleted' ? 'deleted from' : 'kept in'} ${place.name}`);
-      }
-      return `backup ${record.backup_id}: ${outcomes.join(', ') || 'already deleted everywhere'}`;
+      return finishDeleteEverywhere(deps.places, job.domain_uuid, record);
     },
   };
+}
+
+/**
+ * Deletes the record's point from every place that still holds it, one place at a time,
+ * journaling (through `save`) each place it has finished, so a restart goes on with the rest.
+ */
+export async function deleteEverywhere(
+  places: readonly PointPlace[],
+  domainUuid: string,
+  record: DeleteRecord,
+  ctx: OperationContext<DeleteRecord>,
+): Promise<DeleteResult['places']> {
+  const reports: DeleteResult['places'] = [];
+  for (const place of places.filter((p) => !record.done.includes(p.name))) {
+    await ctx.checkpoint(record);
+    const report = await place.deletePoint(domainUuid, record.backup_id, {
+      signal: ctx.signal,
+      onTotal: (bytes) => ctx.progress.setTotal(bytes),
+      onBytes: (bytes) => ctx.progress.add(bytes),
+    });
+    if (report) reports.push({ place: place.name, merged_into: report.merged_into, bytes_written: report.bytes_written });
+    record.done.push(place.name);
+  }
+  return reports;
+}
+
+/** Settles a delete a crash interrupted, in each place it had not finished; says what became of it. */
+export async function finishDeleteEverywhere(places: readonly PointPlace[], domainUuid: string, record: DeleteRecord): Promise<string> {
+  const outcomes: string[] = [];
+  for (const place of places.filter((p) => !record.done.includes(p.name))) {
+    const outcome = await place.finishDelete(domainUuid, record.backup_id);
+    outcomes.push(`${outcome === 'deleted' ? 'deleted from' : 'kept in'} ${place.name}`);
+  }
+  return `backup ${record.backup_id}: ${outcomes.join(', ') || 'already deleted everywhere'}`;
 }

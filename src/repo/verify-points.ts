@@ -65,6 +65,29 @@ export async function verifyPoints(
   return { points: verdicts, ok: count('ok'), corrupt: count('corrupt'), missing: count('missing'), bytes_read: bytesRead };
 }
 
+/**
+ * Checks one point's own files as `verifyPoints` does (presence, size, sha256, structure,
+ * and a header that names its parent's file), but not its ancestors: each of those was
+ * checked when it was new, and a policy's prune after every backup must not re-read whole
+ * chains. The parent must still be a trusted point. BackupNotFound when the point is not one.
+ */
+export async function verifyPointFiles(repo: RepositoryTarget, domainUuid: string, backupId: string, options: VerifyOptions = {}): Promise<PointVerdict> {
+  const signal = options.signal ?? new AbortController().signal;
+  const scan = await repo.scanPoints(domainUuid);
+  const byId = new Map(scan.points.map((p) => [p.backup_id, p]));
+  const point = byId.get(backupId);
+  if (!point) throw new BackupNotFound(`no backup ${backupId} for domain ${domainUuid}`);
+  const opened = await repo.openPoints(domainUuid, [backupId], { signal });
+  const checker = new PointChecker(opened, byId, signal, options.onBytes ?? (() => undefined));
+  const own = (await checker.checkAll([point], options.onTotal).finally(() => opened.release())).get(backupId)!;
+  const orphaned = point.parent !== null && !byId.has(point.parent);
+  return {
+    backup_id: backupId,
+    status: orphaned ? worst([own.status, 'missing']) : own.status,
+    problems: orphaned ? [...own.problems, `parent ${point.parent} is not in the repository`] : own.problems,
+  };
+}
+
 /** The points to verify, oldest first, and the untrusted entries to report. */
 function selectPoints(scan: PointScan, domainUuid: string, backupId: string | null): { points: Manifest[]; invalid: InvalidPoint[] } {
   if (backupId === null) return { points: scan.points, invalid: scan.invalid };

@@ -1,5 +1,6 @@
 import { BackupNotFound } from '../errors.js';
 import type { InvalidPoint } from '../repo/point-reading.js';
+import { chainsOf } from '../policy/chains.js';
 import type { Manifest } from '../repo/point.js';
 import type { RepositoryTarget } from '../repo/target.js';
 
@@ -58,29 +59,11 @@ export async function locatePoint(tiers: TierTargets, domainUuid: string, backup
 
 /** The ids of points whose chain `slow` holds whole: every point of it that `fast` has, slow has too. */
 function chainsWholeOn(slow: RepositoryTarget, fast: RepositoryTarget, copies: Map<string, TieredPoint[]>): Set<string> {
-  const onSlow = (id: string) => copies.get(id)?.some((c) => c.target === slow) ?? false;
-  const onFast = (id: string) => copies.get(id)?.some((c) => c.target === fast) ?? false;
-  const members = new Map<string, string[]>();
-  for (const [id, held] of copies) {
-    const root = chainRoot(id, held[0]!.manifest, copies);
-    members.set(root, [...(members.get(root) ?? []), id]);
-  }
+  const on = (target: RepositoryTarget) => (id: string) => copies.get(id)!.some((c) => c.target === target);
   const whole = new Set<string>();
-  for (const ids of members.values()) {
-    if (ids.some(onSlow) && ids.filter(onFast).every(onSlow)) for (const id of ids) whole.add(id);
+  for (const chain of chainsOf([...copies.values()].map((held) => held[0]!.manifest))) {
+    const ids = chain.map((p) => p.backup_id);
+    if (ids.some(on(slow)) && ids.filter(on(fast)).every(on(slow))) for (const id of ids) whole.add(id);
   }
   return whole;
-}
-
-/** The full a point builds on, followed through the parents any tier holds (a missing parent ends the walk). */
-function chainRoot(id: string, manifest: Manifest, copies: Map<string, TieredPoint[]>): string {
-  let current = manifest;
-  const seen = new Set([id]);
-  while (current.parent !== null && !seen.has(current.parent)) {
-    const parent = copies.get(current.parent)?.[0];
-    if (!parent) break;
-    seen.add(current.parent);
-    current = parent.manifest;
-  }
-  return current.backup_id;
 }

@@ -71,7 +71,7 @@ export function runner(
 ) {
   const jobs = new JobRunner({
     journal: new JobJournal(statePath),
-    operations: { backup: operation, restore: operation, verify: operation, delete: operation, failover: operation, failback: operation },
+    operations: { backup: operation, restore: operation, verify: operation, delete: operation, failover: operation, failback: operation, prune: operation },
     events: {
       started: (j: JobRecord) => events.push(`start ${j.job_id}`),
       progressed: (j: JobRecord) => events.push(`progress ${j.job_id}`),

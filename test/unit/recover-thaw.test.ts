@@ -37,8 +37,7 @@ describe('backup recovery after a crash', () => {
     } as unknown as Hypervisor;
     const operation = backupOperation({
       hypervisor,
-      places: tierPlaces([repo], async () => singleTargetTiers(repo.name)),
-      chainEnds: async () => null,
+      places: tierPlaces([repo], async () => ({ tiers: singleTargetTiers(repo.name), chain_length: 0 })),
       chains,
       settings: {
         freezeTimeoutSeconds: 1,
