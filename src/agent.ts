@@ -23,6 +23,8 @@ import { jobNotifications, rejectionNotifier, replicationNotifications } from '.
 import { deleteOperation, type PointPlace } from './points/delete-operation.js';
 import { placeOwnedBy } from './points/owned-place.js';
 import { verifyOperation } from './points/verify-operation.js';
+import { Policies, type PolicySetup } from './policy/policies.js';
+import { PolicyStore } from './policy/policy-store.js';
 import { parseReplicaRecord } from './replication/replica-record.js';
 import { replicateAfterBackup, Replicator } from './replication/replicator.js';
 import { openTargets } from './repo/open-targets.js';
@@ -54,7 +56,7 @@ export class Agent {
   constructor(
     private readonly config: AgentConfig,
     /** The configuration's parts that needed more than convict's checks, parsed once. */
-    private readonly parts: { targets: readonly TargetSpec[]; mapping: HostMapping },
+    private readonly parts: { targets: readonly TargetSpec[]; mapping: HostMapping; policy: PolicySetup },
     private readonly log: Logger,
   ) {}
 
@@ -182,6 +184,7 @@ export class Agent {
     await replicator.start();
     this.stack.push({ name: 'replication', stop: () => replicator.stop() });
 
+    const policies = new Policies(this.parts.policy, new PolicyStore(config.state.path, this.parts.policy.context, log.child({ component: 'policies' })));
     const api = createApi({
       host: config.host,
       version: VERSION,
@@ -194,6 +197,7 @@ export class Agent {
       replicas: replicator,
       askHome,
       failovers,
+      policies,
     });
     const server = new RpcServer({
       bus,
