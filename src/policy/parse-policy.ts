@@ -1,9 +1,7 @@
 import { ARG_LIMITS } from '../api/args.js';
-import type { QuiescePolicy } from '../backup/quiesce.js';
-import type { EngineChoice } from '../backup/request.js';
 import { quote } from '../util/clip.js';
 import { FieldReader, refuseIfAny } from './policy-fields.js';
-import { POLICY_KEYS, WEEKDAYS, type Capacity, type MissedSlots, type Retention, type Schedule, type SecondarySpec, type Weekday } from './policy.js';
+import { WEEKDAYS, type Capacity, type Policy, type Retention, type Schedule, type SecondarySpec, type Weekday } from './policy.js';
 
 /**
  * One policy layer read from untrusted JSON: set_policy's `policy`, the config file's
@@ -37,20 +35,11 @@ export interface PlanLayer {
   copies?: number;
 }
 
-/** A policy as one layer sets it: the keys of `Policy`, each optional, tiers and plan partial. */
-export interface PolicyLayer {
-  schedule?: Schedule | null;
-  missed?: MissedSlots;
-  /** Null: the scheduler's default (overrides a less specific layer's number). */
-  jitter_s?: number | null;
-  retention?: Retention | null;
-  chain_length?: number;
-  tiers?: TiersLayer;
-  plan?: PlanLayer;
-  quiesce?: QuiescePolicy;
-  engine?: EngineChoice;
-  exclude_disks?: string[];
-}
+/**
+ * A policy as one layer sets it: the keys of `Policy`, each optional, tiers and plan
+ * partial. `jitter_s: null` sets the scheduler's default over a less specific layer's number.
+ */
+export type PolicyLayer = Partial<Omit<Policy, 'tiers' | 'plan'>> & { tiers?: TiersLayer; plan?: PlanLayer };
 
 /**
  * The checks of a schedule's cron expression and time zone, each null when the value is
@@ -105,26 +94,38 @@ class LayerParser {
   constructor(private readonly context: PolicyParseContext) {}
 
   layer(value: unknown): PolicyLayer {
-    const fields = this.read.object('', value, POLICY_KEYS);
-    if (!fields) return {};
     const r = this.read;
-    const layer: PolicyLayer = {};
-    const set = <K extends keyof PolicyLayer>(key: K, parse: (v: unknown) => PolicyLayer[K] | undefined): void => {
-      if (fields[key] === undefined) return;
-      const parsed = parse(fields[key]);
-      if (parsed !== undefined) layer[key] = parsed;
-    };
-    set('schedule', (v) => this.schedule(v));
-    set('missed', (v) => r.choice('missed', v, ['catch_up', 'skip'] as const));
-    set('jitter_s', (v) => (v === null ? null : r.integer('jitter_s', v, 0, POLICY_LIMITS.jitterMaxS)));
-    set('retention', (v) => this.retention(v));
-    set('chain_length', (v) => r.integer('chain_length', v, 0, POLICY_LIMITS.chainLengthMax));
-    set('tiers', (v) => this.tiers(v));
-    set('plan', (v) => this.plan(v));
-    set('quiesce', (v) => r.choice('quiesce', v, ['auto', 'agent', 'suspend', 'none'] as const));
-    set('engine', (v) => r.choice('engine', v, ['auto', 'checkpoint', 'snapshot'] as const));
-    set('exclude_disks', (v) => this.excludeDisks(v));
-    return layer;
+    const layer = this.objectOf<PolicyLayer>('', value, {
+      schedule: (v) => this.schedule(v),
+      missed: (v) => r.choice('missed', v, ['catch_up', 'skip'] as const),
+      jitter_s: (v) => (v === null ? null : r.integer('jitter_s', v, 0, POLICY_LIMITS.jitterMaxS)),
+      retention: (v) => this.retention(v),
+      chain_length: (v) => r.integer('chain_length', v, 0, POLICY_LIMITS.chainLengthMax),
+      tiers: (v) => this.tiers(v),
+      plan: (v) => this.plan(v),
+      quiesce: (v) => r.choice('quiesce', v, ['auto', 'agent', 'suspend', 'none'] as const),
+      engine: (v) => r.choice('engine', v, ['auto', 'checkpoint', 'snapshot'] as const),
+      exclude_disks: (v) => this.excludeDisks(v),
+    });
+    return layer ?? {};
+  }
+
+  /**
+   * An object of the readers' keys, each one present read by its reader (`null` stays a
+   * value: it sets "none"); undefined when it or any of its keys had a problem.
+   */
+  private objectOf<T extends object>(path: string, value: unknown, readers: { [K in keyof T]-?: (value: unknown) => T[K] | undefined }): T | undefined {
+    const fields = this.read.object(path, value, Object.keys(readers));
+    if (!fields) return undefined;
+    const read: Partial<T> = {};
+    let ok = true;
+    for (const key of Object.keys(readers) as (keyof T & string)[]) {
+      if (fields[key] === undefined) continue;
+      const parsed = readers[key](fields[key]);
+      if (parsed === undefined) ok = false;
+      else read[key] = parsed;
+    }
+    return ok ? (read as T) : undefined;
   }
 
   private schedule(value: unknown): Schedule | null | undefined {
@@ -216,41 +217,18 @@ class LayerParser {
   }
 
   private tiers(value: unknown): TiersLayer | undefined {
-    const r = this.read;
-    const fields = r.object('tiers', value, ['fast', 'slow', 'manual']);
-    if (!fields) return undefined;
-    const tiers: TiersLayer = {};
-    let ok = true;
-    for (const name of ['fast', 'manual'] as const) {
-      if (fields[name] === undefined) continue;
-      const tier = this.tier(`tiers.${name}`, fields[name]);
-      if (tier === undefined) ok = false;
-      else tiers[name] = tier;
-    }
-    if (fields.slow !== undefined) {
-      const slow = fields.slow === null ? null : this.slowTier(fields.slow);
-      if (slow === undefined) ok = false;
-      else tiers.slow = slow;
-    }
-    return ok ? tiers : undefined;
+    return this.objectOf<TiersLayer>('tiers', value, {
+      fast: (v) => this.tier('tiers.fast', v),
+      slow: (v) => (v === null ? null : this.slowTier(v)),
+      manual: (v) => this.tier('tiers.manual', v),
+    });
   }
 
   private tier(path: string, value: unknown): TierLayer | undefined {
-    const fields = this.read.object(path, value, ['target', 'capacity']);
-    if (!fields) return undefined;
-    const tier: TierLayer = {};
-    let ok = true;
-    if (fields.target !== undefined) {
-      const target = this.target(`${path}.target`, fields.target);
-      if (target === undefined) ok = false;
-      else tier.target = target;
-    }
-    if (fields.capacity !== undefined) {
-      const capacity = this.capacity(`${path}.capacity`, fields.capacity);
-      if (capacity === undefined) ok = false;
-      else tier.capacity = capacity;
-    }
-    return ok ? tier : undefined;
+    return this.objectOf<TierLayer>(path, value, {
+      target: (v) => this.target(`${path}.target`, v),
+      capacity: (v) => this.capacity(`${path}.capacity`, v),
+    });
   }
 
   private slowTier(value: unknown): SlowTierLayer | undefined {
@@ -288,19 +266,11 @@ class LayerParser {
   }
 
   private plan(value: unknown): PlanLayer | undefined {
-    const r = this.read;
-    const fields = r.object('plan', value, ['primary', 'secondaries', 'copies']);
-    if (!fields) return undefined;
-    const plan: PlanLayer = {};
-    let ok = true;
-    const keep = <K extends keyof PlanLayer>(key: K, parsed: PlanLayer[K] | undefined): void => {
-      if (parsed === undefined) ok = false;
-      else plan[key] = parsed;
-    };
-    if (fields.primary !== undefined) keep('primary', this.target('plan.primary', fields.primary));
-    if (fields.secondaries !== undefined) keep('secondaries', this.secondaries(fields.secondaries));
-    if (fields.copies !== undefined) keep('copies', r.integer('plan.copies', fields.copies, 1, POLICY_LIMITS.copiesMax));
-    return ok ? plan : undefined;
+    return this.objectOf<PlanLayer>('plan', value, {
+      primary: (v) => this.target('plan.primary', v),
+      secondaries: (v) => this.secondaries(v),
+      copies: (v) => this.read.integer('plan.copies', v, 1, POLICY_LIMITS.copiesMax),
+    });
   }
 
   private secondaries(value: unknown): SecondarySpec[] | undefined {

@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+import { InvalidArgument } from '../../src/errors.js';
 import { BASIC_SCHEDULE_CHECKS } from '../../src/policy/basic-schedule-checks.js';
 import type { PolicyParseContext, ScheduleChecks } from '../../src/policy/parse-policy.js';
 import type { AgentPolicyFacts } from '../../src/policy/resolve-policy.js';
@@ -27,3 +29,15 @@ export const TEST_FACTS: AgentPolicyFacts = {
   ],
   engine: 'auto',
 };
+
+/** The message of the InvalidArgument `refuse` throws; fails the test when it returns. */
+export function refusalOf(refuse: () => unknown): string {
+  let result: unknown;
+  try {
+    result = refuse();
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidArgument);
+    return (err as Error).message;
+  }
+  throw new Error(`accepted: ${JSON.stringify(result)}`);
+}

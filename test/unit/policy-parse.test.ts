@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgument } from '../../src/errors.js';
 import { parsePolicyLayer, type PolicyLayer } from '../../src/policy/parse-policy.js';
 import { REFUSAL_LIMITS } from '../../src/policy/policy-fields.js';
-import { TEST_PARSE_CONTEXT } from '../support/policy-fixtures.js';
+import { refusalOf, TEST_PARSE_CONTEXT } from '../support/policy-fixtures.js';
 
 const WHAT = 'set_policy(): policy';
 const parse = (value: unknown): PolicyLayer => parsePolicyLayer(value, WHAT, TEST_PARSE_CONTEXT);
 
-/** The refusal's message; fails the test when the policy is accepted. */
-function refusal(value: unknown): string {
-  try {
-    parse(value);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidArgument);
-    return (err as Error).message;
-  }
-  throw new Error(`accepted: ${JSON.stringify(value)}`);
-}
+const refusal = (value: unknown): string => refusalOf(() => parse(value));
 
 describe('a policy layer from untrusted JSON', () => {
   const good: [string, unknown][] = [

@@ -1,25 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { InvalidArgument } from '../../src/errors.js';
 import { BASIC_SCHEDULE_CHECKS } from '../../src/policy/basic-schedule-checks.js';
 import type { PolicyLayer } from '../../src/policy/parse-policy.js';
 import { policySetupOf } from '../../src/policy/policies.js';
 import { resolvePolicy, type PolicyLayers } from '../../src/policy/resolve-policy.js';
 import type { TargetSpec } from '../../src/repo/target-config.js';
-import { TEST_FACTS } from '../support/policy-fixtures.js';
+import { refusalOf, TEST_FACTS } from '../support/policy-fixtures.js';
 
 const layers = (l: Partial<PolicyLayers>): PolicyLayers => ({ defaults: null, project: null, domain: null, ...l });
 const resolve = (l: Partial<PolicyLayers>) => resolvePolicy(layers(l), TEST_FACTS);
 
-function refusal(l: Partial<PolicyLayers>): string {
-  try {
-    resolve(l);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidArgument);
-    return (err as Error).message;
-  }
-  throw new Error(`resolved: ${JSON.stringify(l)}`);
-}
+const refusal = (l: Partial<PolicyLayers>): string => refusalOf(() => resolve(l));
 
 describe('resolving a policy from its layers', () => {
   it('is the built-in policy when no layer sets anything: every target but the primary a secondary', () => {
