@@ -24,6 +24,8 @@ import { jobNotifications, rejectionNotifier, replicationNotifications } from '.
 import { deleteOperation, type PointPlace } from './points/delete-operation.js';
 import { placeOwnedBy } from './points/owned-place.js';
 import { verifyOperation } from './points/verify-operation.js';
+import { Policies, type PolicySetup } from './policy/policies.js';
+import { PolicyStore } from './policy/policy-store.js';
 import { parseReplicaRecord } from './replication/replica-record.js';
 import { replicateAfterBackup, Replicator } from './replication/replicator.js';
 import { openTargets } from './repo/open-targets.js';
@@ -55,7 +57,7 @@ export class Agent {
   constructor(
     private readonly config: AgentConfig,
     /** The configuration's parts that needed more than convict's checks, parsed once. */
-    private readonly parts: { targets: readonly TargetSpec[]; mapping: HostMapping },
+    private readonly parts: { targets: readonly TargetSpec[]; mapping: HostMapping; policy: PolicySetup },
     private readonly log: Logger,
   ) {}
 
@@ -183,6 +185,7 @@ export class Agent {
     await replicator.start();
     this.stack.push({ name: 'replication', stop: () => replicator.stop() });
 
+    const policies = new Policies(this.parts.policy, new PolicyStore(config.state.path, this.parts.policy.context, log.child({ component: 'policies' })));
     const api = createApi({
       host: config.host,
       version: VERSION,
@@ -195,6 +198,7 @@ export class Agent {
       replicas: replicator,
       askHome,
       failovers,
+      policies,
     });
     const server = new RpcServer({
       bus,

@@ -274,6 +274,13 @@ const schema = {
       default: {},
     },
   },
+  policy: {
+    defaults: {
+      doc: 'The default backup policy, under each project\'s and domain\'s (set_policy): the keys of a Policy (shared/PROTOCOL.md), e.g. {"schedule": {"weekly": {"days": ["wed"], "time": "22:00", "tz": "Europe/Berlin"}}, "retention": {"max_count": 7}}. Checked at start: a bad one stops the agent. Set in the config file.',
+      format: Object,
+      default: {},
+    },
+  },
   log: {
     level: {
       doc: 'pino log level.',
@@ -329,6 +336,8 @@ export type AgentConfig = {
     bridge_map: Record<string, unknown>;
     network_map: Record<string, unknown>;
   };
+  /** As written; `policySetupOf` (policy/policies.ts) parses it. */
+  policy: { defaults: Record<string, unknown> };
   log: { level: string };
 };
 

@@ -124,6 +124,15 @@ export class PointCorrupt extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * A policy file the agent stored cannot be used: damaged on disk, or naming what the
+ * configuration no longer has (a removed target). The domain or project is run by no
+ * guess in its place; set_policy replaces the file.
+ */
+export class PolicyCorrupt extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** restore(target="new") to a name that a domain already has. */
 export class DomainExists extends VirtDrError {
   readonly retryable = false;

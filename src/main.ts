@@ -4,6 +4,8 @@ import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createRootLogger } from './log.js';
 import { targetSpecs } from './repo/target-config.js';
 import { hostMappingOf } from './failover/host-mapping.js';
+import { BASIC_SCHEDULE_CHECKS } from './policy/basic-schedule-checks.js';
+import { policySetupOf } from './policy/policies.js';
 
 /**
  * `virt-dr-agent [--config FILE] [--<key> VALUE ...]`. Flags override environment
@@ -31,7 +33,12 @@ export async function main(argv: string[]): Promise<number> {
       argv: argv.filter((_, i) => !isConfigFlag(argv, i)),
       env: process.env,
     });
-    parts = { targets: targetSpecs(config.repo), mapping: hostMappingOf(config.failover) };
+    const targets = targetSpecs(config.repo);
+    parts = {
+      targets,
+      mapping: hostMappingOf(config.failover),
+      policy: policySetupOf(config.policy.defaults, targets, config.backup.engine, BASIC_SCHEDULE_CHECKS),
+    };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`virt-dr-agent: configuration error: ${err.message}\n`);

@@ -70,6 +70,11 @@ export class ArgReader {
     return value.map((item: string) => this.bounded(`${name} item`, item));
   }
 
+  /** An argument of any shape, for one its method parses itself (set_policy's policy); undefined when absent. */
+  raw(name: string): unknown {
+    return this.take(name);
+  }
+
   /** Call last: refuses arguments the method does not take, so typos do not pass silently. */
   done(): void {
     const unknown = Object.keys(this.args).filter((k) => !this.seen.has(k));

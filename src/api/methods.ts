@@ -19,6 +19,8 @@ import { checkBackupId, readBackupArgs, readDeleteArgs, readFailbackArgs, readFa
 import { failoverOf } from '../failover/failback-operation.js';
 import type { FailoverRecord } from '../failover/failover-record.js';
 import type { DomainRecordStore } from '../util/domain-records.js';
+import type { Policies } from '../policy/policies.js';
+import { getPolicy, setPolicy } from './policy-methods.js';
 import { preflightDelete, preflightRestore, preflightVerify, type PointPreflightDeps } from './preflight-points.js';
 import { resolveDomain, type DomainRef } from './resolve-domain.js';
 
@@ -56,6 +58,8 @@ export interface ApiDeps {
   askHome: AskHome;
   /** The domains this DR node failed over, and where they came from. */
   failovers: DomainRecordStore<FailoverRecord>;
+  /** The backup policies: the config file's defaults, the stored project and domain layers. */
+  policies: Policies;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -137,6 +141,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
           'verify',
           'delete',
           'replicate',
+          'policy',
           ...(deps.roles.includes('dr') ? ['failover', 'failback'] : []),
           ...((await deps.hypervisor.supportsBackupApi()) ? ['engine.checkpoint'] : []),
         ],
@@ -247,6 +252,14 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
       const point: PlacedPoint = { ...pointOf(await deps.repo.getPoint(uuid, backupId)), targets: (await deps.replicas.targetsOf(uuid, [backupId])).get(backupId)! };
       return answer(point);
+    },
+
+    async get_policy(args, call) {
+      return answer(await getPolicy(deps, args, call.context));
+    },
+
+    async set_policy(args, call) {
+      return answer(await setPolicy(deps, args, call.context));
     },
 
     async get_job(args) {

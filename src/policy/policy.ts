@@ -81,8 +81,11 @@ export interface Policy {
   /** Null: no scheduled backups (backups only by request). */
   schedule: Schedule | null;
   missed: MissedSlots;
-  /** Each domain's start is put off by up to this many seconds, the same amount every slot. */
-  jitter_s: number;
+  /**
+   * Each domain's start is put off by up to this many seconds, the same amount every slot.
+   * Null: the scheduler's own default, for a policy that leaves the spread to it.
+   */
+  jitter_s: number | null;
   /** Null: scheduled points are kept until a tier's capacity removes them. */
   retention: Retention | null;
   /** A new full after this many incrementals; 0: incrementals as long as the chain is intact. */

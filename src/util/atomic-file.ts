@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
  * the target, then fsync the folder so the rename itself survives a power cut. A reader
  * sees the old content or the new one, never a torn mix.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o640): Promise<void> {
   const dir = dirname(path);
   const temporary = join(dir, `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temporary, 'w', 0o640);
+  const handle = await open(temporary, 'w', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -26,8 +26,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await fsyncDirectory(dir);
 }
 
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+export async function writeJsonAtomic(path: string, value: unknown, mode?: number): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', mode);
 }
 
 export async function fsyncDirectory(dir: string): Promise<void> {

@@ -38,3 +38,13 @@ const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export function isHostName(value: string): boolean {
   return HOST_NAME_PATTERN.test(value);
 }
+
+/**
+ * A project (tenant) id as Keystone makes them (32 hex digits; other backends use names
+ * of this alphabet). Project ids name policy files, so nothing else is accepted.
+ */
+const PROJECT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isProjectId(value: string): boolean {
+  return PROJECT_ID_PATTERN.test(value);
+}

@@ -96,6 +96,11 @@ export function removeAttr(node: XmlNode, name: string): void {
   else node[ATTRIBUTES] = rest;
 }
 
+/** The names of the element's attributes, in document order (namespace declarations among them). */
+export function attributeNames(node: XmlNode): string[] {
+  return Object.keys(attributes(node));
+}
+
 export function hasAttributes(node: XmlNode): boolean {
   return Object.keys(attributes(node)).length > 0;
 }

@@ -23,6 +23,7 @@ async function setup() {
     replicas: {} as ApiDeps['replicas'],
     askHome: async () => 'unreachable',
     failovers: {} as ApiDeps['failovers'],
+    policies: {} as ApiDeps['policies'],
   });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };

@@ -8,6 +8,10 @@
  *
  * The generator is seeded: a failure names its seed and message number, and reruns the same.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createApi, type ApiDeps } from '../../src/api/methods.js';
 import { sanitizeContext } from '../../src/bus/context.js';
@@ -16,6 +20,10 @@ import { REQUEST_LIMITS } from '../../src/bus/limits.js';
 import { DomainNotFound, JobNotFound, MalformedMessage, VirtDrError } from '../../src/errors.js';
 import type { JobSubmission } from '../../src/jobs/job-runner.js';
 import type { HypervisorDomain } from '../../src/libvirt/hypervisor.js';
+import { Policies } from '../../src/policy/policies.js';
+import { POLICY_KEYS } from '../../src/policy/policy.js';
+import { PolicyStore } from '../../src/policy/policy-store.js';
+import { TEST_FACTS, TEST_PARSE_CONTEXT } from '../support/policy-fixtures.js';
 import { mulberry32 } from '../support/prng.js';
 
 const SEED = 0x5eed_b05;
@@ -81,8 +89,10 @@ class Gen {
   }
 }
 
-const METHODS = ['ping', 'backup', 'list_backups', 'get_backup', 'get_job', 'list_jobs', 'frobnicate', '__proto__', 'constructor', 'toString'];
-const ARG_NAMES = ['domain', 'mode', 'quiesce', 'kind', 'exclude_disks', 'wait', 'backup_id', 'job_id', 'state', '__proto__'];
+const METHODS = ['ping', 'backup', 'list_backups', 'get_backup', 'get_job', 'list_jobs', 'get_policy', 'set_policy', 'frobnicate', '__proto__', 'constructor', 'toString'];
+const ARG_NAMES = ['domain', 'mode', 'quiesce', 'kind', 'exclude_disks', 'wait', 'backup_id', 'job_id', 'state', 'project', 'policy', '__proto__'];
+/** The keys of a policy and of its parts, so generated policies get past the first level. */
+const POLICY_NAMES = [...POLICY_KEYS, 'interval_s', 'cron', 'tz', 'weekly', 'days', 'max_count', 'daily', 'fast', 'slow', 'manual', 'capacity', 'count', 'target', 'primary', 'secondaries', 'copies'];
 const ARG_VALUES = ['vm-fuzz', 'auto', 'full', 'incremental', 'agent', 'none', 'manual', 'queued', '0b5c3f5e-0000-4000-8000-000000000001', '20240101T000000000Z-abcdef'];
 const ENVELOPE_KEYS = ['method', 'args', 'version', 'namespace', '_unique_id', '_msg_id', '_reply_q', '_timeout', '_context_request_id', '_context_user', '_context_roles', '_context_x'];
 const REPLY_Q = `reply_${'ab'.repeat(16)}`;
@@ -121,6 +131,8 @@ const VALID_ARGS: Record<string, Record<string, unknown>> = {
   get_backup: { domain: 'vm-fuzz', backup_id: '20240101T000000000Z-abcdef' },
   get_job: { job_id: '0b5c3f5e-0000-4000-8000-000000000003' },
   list_jobs: {},
+  get_policy: { domain: 'vm-fuzz' },
+  set_policy: { project: 'p-fuzz', policy: { schedule: { interval_s: 60 } } },
 };
 
 function argsFor(g: Gen, method: string): Record<string, unknown> {
@@ -128,6 +140,7 @@ function argsFor(g: Gen, method: string): Record<string, unknown> {
   for (let i = g.chance(0.4) ? 0 : g.int(4); i > 0; i--) {
     args[g.chance(0.9) ? g.pick(ARG_NAMES) : g.string()] = g.chance(0.6) ? g.pick(ARG_VALUES) : g.value(2);
   }
+  if (method === 'set_policy' && g.chance(0.5)) args['policy'] = g.object(3, POLICY_NAMES);
   return args;
 }
 
@@ -155,6 +168,10 @@ function fakeApi(submitted: JobSubmission[]) {
     roles: ['compute'],
     replicas: { targetsOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null, secondaryHolding: async () => null },
     askHome: async () => 'unreachable',
+    policies: new Policies(
+      { context: TEST_PARSE_CONTEXT, facts: TEST_FACTS, defaults: null },
+      new PolicyStore(mkdtempSync(join(tmpdir(), 'vdr-fuzz-policies-')), TEST_PARSE_CONTEXT, pino({ level: 'silent' })),
+    ),
     repo: {
       opensInPlace: true,
       listPoints: async () => [],

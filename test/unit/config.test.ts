@@ -42,6 +42,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { VIRT_DR_METRICS_PORT: '70000' } })).toThrow(ConfigError);
   });
 
+  it('reads policy.defaults from the file only, as written (the agent parses it at start)', () => {
+    expect(loadConfig({}).policy).toEqual({ defaults: {} });
+    const file = join(mkdtempSync(join(tmpdir(), 'vdr-config-')), 'agent.json');
+    const defaults = { schedule: { weekly: { days: ['wed'], time: '22:00', tz: 'Europe/Berlin' } }, retention: { max_count: 7 } };
+    writeFileSync(file, JSON.stringify({ policy: { defaults } }));
+    expect(loadConfig({ file }).policy.defaults).toEqual(defaults);
+    writeFileSync(file, JSON.stringify({ policy: { defaults: [] } }));
+    expect(() => loadConfig({ file })).toThrow(ConfigError);
+  });
+
   it('documents every key without printing secrets', () => {
     const text = describeConfig();
     expect(text).toContain('VIRT_DR_STATE_PATH');
