@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
-import { singleTargetTiers, tierPlaces } from './backup/placement.js';
+import { acceptBackup, type BackupGateDeps } from './api/backup-gate.js';
+import { tierPlaces } from './backup/placement.js';
 import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
 import { callAgentOverBus, type CallAgent } from './bus/agent-call.js';
@@ -24,6 +25,7 @@ import { jobNotifications, rejectionNotifier, replicationNotifications } from '.
 import { deleteOperation, type PointPlace } from './points/delete-operation.js';
 import { placeOwnedBy } from './points/owned-place.js';
 import { verifyOperation } from './points/verify-operation.js';
+import { DomainPolicies } from './policy/domain-policies.js';
 import { Policies, type PolicySetup } from './policy/policies.js';
 import { PolicyStore } from './policy/policy-store.js';
 import { parseReplicaRecord } from './replication/replica-record.js';
@@ -34,6 +36,11 @@ import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
 import { resumeInstantRestores } from './restore/resume-at-start.js';
+import { parseScheduleRecord } from './scheduler/schedule-record.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { pruneOperation } from './tiers/prune-operation.js';
+import { sweepPolicies } from './tiers/prune-sweep.js';
+import { pruneAfterBackup, type PruneTriggerDeps } from './tiers/prune-trigger.js';
 import { ensureDirectory } from './util/atomic-file.js';
 import { DomainRecordStore } from './util/domain-records.js';
 import { KeyedLock } from './util/keyed-lock.js';
@@ -107,6 +114,12 @@ export class Agent {
     // Before the job runner starts: a requeued job's fresh staging folder must not be swept.
     for (const target of targets) await sweepRepository(target, log);
     const locks = new KeyedLock();
+    const policies = new Policies(this.parts.policy, new PolicyStore(config.state.path, this.parts.policy.context, log.child({ component: 'policies' })));
+    const domainPolicies = new DomainPolicies(policies, hypervisor, repo);
+    const policyOf = (domainUuid: string) => domainPolicies.policyOf(domainUuid);
+    const places = tierPlaces(targets, policyOf);
+    // A delete, a prune and a drop remove a point from every target that holds it.
+    const deletePlaces = targets.map((target, i) => placeOf(target, this.parts.targets[i]!, callAgent));
     const notifyReplication = replicationNotifications(notifier, log);
     const replicator = new Replicator({
       primary: repo,
@@ -122,7 +135,7 @@ export class Agent {
     });
     const backup = backupOperation({
       hypervisor,
-      places: tierPlaces(targets, async () => ({ tiers: singleTargetTiers(repo.name), chain_length: 0 })),
+      places,
       chains,
       settings: {
         freezeTimeoutSeconds: config.backup.freeze_timeout_s,
@@ -158,6 +171,7 @@ export class Agent {
       log: log.child({ component: 'metrics' }),
     });
     const failovers = new DomainRecordStore(join(config.state.path, 'failover'), parseFailoverRecord);
+    const pruning: PruneTriggerDeps = { policyOf, submit: (submission) => jobs.submit(submission), log: log.child({ component: 'prune' }) };
     const jobs = new JobRunner({
       journal: new JobJournal(config.state.path),
       operations: {
@@ -166,9 +180,10 @@ export class Agent {
         failover: failoverOperation({ restore, repo, askHome, mapping: this.parts.mapping, records: failovers }),
         failback: failbackOperation({ hypervisor, backup, records: failovers, callAgent, homeRestoreTimeoutMs: HOME_RESTORE_TIMEOUT_MS }),
         verify: verifyOperation({ repo }),
-        delete: deleteOperation({ places: targets.map((target, i) => placeOf(target, this.parts.targets[i]!, callAgent)), pending, locks }),
+        delete: deleteOperation({ places: deletePlaces, pending, locks }),
+        prune: pruneOperation({ policyOf, byName: places.byName, places: deletePlaces, pending, locks, now: () => new Date() }),
       },
-      events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator), metrics.jobEvents()),
+      events: allEvents(jobNotifications(notifier, log), replicateAfterBackup(replicator), metrics.jobEvents(), pruneAfterBackup(pruning)),
       log,
       concurrency: config.jobs.concurrency,
       keepFinished: config.jobs.keep_finished,
@@ -185,7 +200,20 @@ export class Agent {
     await replicator.start();
     this.stack.push({ name: 'replication', stop: () => replicator.stop() });
 
-    const policies = new Policies(this.parts.policy, new PolicyStore(config.state.path, this.parts.policy.context, log.child({ component: 'policies' })));
+    const gate: BackupGateDeps = { hypervisor, jobs, pending, places, defaultEngine: config.backup.engine };
+    const scheduler = new Scheduler({
+      listDomains: () => hypervisor.listDomains(),
+      policyOf: (domain) => policyOf(domain.uuid),
+      submitBackup: async (domain, request, uniqueId) => {
+        const accepted = await acceptBackup(gate, domain.uuid, request, uniqueId);
+        const submission = { action: 'backup' as const, domain: { requested: domain.name, uuid: accepted.uuid, name: accepted.name } };
+        return jobs.submit({ ...submission, args: { ...request }, context: {}, requestId: null, uniqueId });
+      },
+      records: new DomainRecordStore(join(config.state.path, 'schedule'), parseScheduleRecord),
+      now: () => new Date(),
+      log: log.child({ component: 'scheduler' }),
+      rescanMs: SCHEDULER_RESCAN_MS,
+    });
     const api = createApi({
       host: config.host,
       version: VERSION,
@@ -199,6 +227,8 @@ export class Agent {
       askHome,
       failovers,
       policies,
+      places,
+      onPolicyChange: () => scheduler.policiesChanged(),
     });
     const server = new RpcServer({
       bus,
@@ -209,6 +239,11 @@ export class Agent {
     });
     await server.start();
     this.stack.push({ name: 'rpc', stop: () => server.stop() });
+    // Last: a scheduled backup goes through the same gate as a request, once everything runs.
+    await scheduler.start();
+    this.stack.push({ name: 'scheduler', stop: () => scheduler.stop() });
+    const sweep = sweepPolicies({ ...pruning, listDomains: () => hypervisor.listDomains(), byName: places.byName, intervalMs: config.policy.sweep_s * 1000, now: () => new Date() });
+    this.stack.push({ name: 'policy sweep', stop: () => sweep.stop() });
     this.state = 'running';
     log.info({ topic: bus.topic, server: bus.server, exchange: bus.exchange }, 'agent running');
   }
@@ -254,6 +289,9 @@ async function sweepRepository(repo: RepositoryTarget, log: Logger): Promise<voi
     log.error({ err: (err as Error).message }, 'repository sweep failed');
   }
 }
+
+/** How often the scheduler reads the domain list and the policies again (a set_policy reads them at once). */
+const SCHEDULER_RESCAN_MS = 60_000;
 
 /** How long a failback waits for the home host to copy the point home and restore it. */
 const HOME_RESTORE_TIMEOUT_MS = 4 * 3600_000;

@@ -280,6 +280,13 @@ const schema = {
       format: Object,
       default: {},
     },
+    sweep_s: {
+      doc: 'How often every domain\'s points are checked against its policy between backups, so a chain moves to the slow tier after T2 even when backups stopped (a prune job is started only when the policy has something to do).',
+      format: 'nat',
+      default: 600,
+      env: 'VIRT_DR_POLICY_SWEEP_S',
+      arg: 'policy-sweep-s',
+    },
   },
   log: {
     level: {
@@ -337,7 +344,7 @@ export type AgentConfig = {
     network_map: Record<string, unknown>;
   };
   /** As written; `policySetupOf` (policy/policies.ts) parses it. */
-  policy: { defaults: Record<string, unknown> };
+  policy: { defaults: Record<string, unknown>; sweep_s: number };
   log: { level: string };
 };
 

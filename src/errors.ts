@@ -133,6 +133,15 @@ export class PolicyCorrupt extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * A manual backup for a domain whose manual tier is full. Manual points are never pruned
+ * automatically, so the tier cannot make room by itself: an operator deletes one, or
+ * raises the tier's capacity.
+ */
+export class TierFull extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** restore(target="new") to a name that a domain already has. */
 export class DomainExists extends VirtDrError {
   readonly retryable = false;

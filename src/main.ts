@@ -4,7 +4,7 @@ import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createRootLogger } from './log.js';
 import { targetSpecs } from './repo/target-config.js';
 import { hostMappingOf } from './failover/host-mapping.js';
-import { BASIC_SCHEDULE_CHECKS } from './policy/basic-schedule-checks.js';
+import { SCHEDULE_CHECKS } from './policy/schedule/checks.js';
 import { policySetupOf } from './policy/policies.js';
 
 /**
@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     parts = {
       targets,
       mapping: hostMappingOf(config.failover),
-      policy: policySetupOf(config.policy.defaults, targets, config.backup.engine, BASIC_SCHEDULE_CHECKS),
+      policy: policySetupOf(config.policy.defaults, targets, config.backup.engine, SCHEDULE_CHECKS),
     };
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,8 +1,9 @@
 import { sanitizeContext } from '../bus/context.js';
-import { preflightBackup } from '../backup/preflight.js';
-import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, NoSuchMethod, RestoreIncomplete, RoleMissing } from '../errors.js';
+import { acceptBackup, refuseWhileInstantPending } from './backup-gate.js';
+import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, NoSuchMethod, RoleMissing } from '../errors.js';
 import { failoverRestore } from '../failover/failover-operation.js';
 import { refuseSplitBrain, type AskHome } from '../failover/home-check.js';
+import type { BackupPlaces } from '../backup/placement.js';
 import type { EngineChoice } from '../backup/request.js';
 import { JOB_STATES, publicJob, type JobAction, type JobState } from '../jobs/job.js';
 import type { JobRunner } from '../jobs/job-runner.js';
@@ -58,8 +59,12 @@ export interface ApiDeps {
   askHome: AskHome;
   /** The domains this DR node failed over, and where they came from. */
   failovers: DomainRecordStore<FailoverRecord>;
+  /** Where each domain's backups go: what a manual backup is admitted by. */
+  places: Pick<BackupPlaces, 'admit'>;
   /** The backup policies: the config file's defaults, the stored project and domain layers. */
   policies: Policies;
+  /** A policy was set: the scheduler reads the policies again. */
+  onPolicyChange: () => void;
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;
@@ -87,16 +92,6 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       uniqueId: call.uniqueId,
     });
     return { result: wait ? deps.jobs.waitFor(job.job_id).then(publicJob) : Promise.resolve({ job_id: job.job_id }) };
-  };
-
-  /** A domain that still reads from the repository takes no backup until its copy ends. */
-  const refuseWhileInstantPending = async (domain: { uuid: string; name: string }): Promise<void> => {
-    const pending = await deps.pending.load(domain.uuid);
-    if (pending) {
-      throw new RestoreIncomplete(
-        `domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it (restore with instant=true, resume=true) before backing it up`,
-      );
-    }
   };
 
   const pointDeps: PointPreflightDeps = {
@@ -150,15 +145,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
 
     async backup(args, call) {
       const { domain: domainName, wait, request } = readBackupArgs(args);
-      const domain = await deps.hypervisor.lookup(domainName);
-      // A busy domain is refused before the preflight's libvirt calls: a scheduler that
-      // sends again while a backup runs costs one lookup (bench/, bus cost).
-      deps.jobs.assertCanAccept(domain, call.uniqueId);
-      await refuseWhileInstantPending(domain);
-      await preflightBackup(domain, request, {
-        backupApi: await deps.hypervisor.supportsBackupApi(),
-        defaultEngine: deps.defaultEngine,
-      });
+      const domain = await acceptBackup(deps, domainName, request, call.uniqueId);
       return submit('backup', domainName, domain, request, call, wait);
     },
 
@@ -211,7 +198,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       deps.jobs.assertCanAccept(domain, call.uniqueId);
       await failoverOf({ records: deps.failovers }, domain.uuid);
       // Its disks still read the repository until the failover's copy ends: no backup yet.
-      await refuseWhileInstantPending(domain);
+      await refuseWhileInstantPending(deps.pending, domain);
       return submit('failback', domainName, domain, {}, call, wait);
     },
 
@@ -259,7 +246,9 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
     },
 
     async set_policy(args, call) {
-      return answer(await setPolicy(deps, args, call.context));
+      const answered = await setPolicy(deps, args, call.context);
+      deps.onPolicyChange();
+      return answer(answered);
     },
 
     async get_job(args) {

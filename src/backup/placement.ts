@@ -1,4 +1,5 @@
-import { InvalidArgument } from '../errors.js';
+import { InvalidArgument, TierFull } from '../errors.js';
+import { manualAdmission } from '../policy/capacity.js';
 import { modeForNextBackup } from '../policy/chain-length.js';
 import { openChainOf } from '../policy/chains.js';
 import type { Policy, Tiers } from '../policy/policy.js';
@@ -27,6 +28,8 @@ export interface BackupPlaces {
   chainHead(domainUuid: string): Promise<Manifest | null>;
   /** Why the next scheduled backup starts a new chain by policy (its chain length), or null. */
   chainEnds(domainUuid: string): Promise<string | null>;
+  /** Refuses a manual backup (TierFull) when the domain's manual tier is full; a scheduled one always fits. */
+  admit(domainUuid: string, kind: BackupKind): Promise<void>;
   /** The target a journal record names; records from before tiers name none: the primary. */
   byName(name: string | undefined): RepositoryTarget;
 }
@@ -61,6 +64,12 @@ export function tierPlaces(targets: readonly RepositoryTarget[], policyOf: (doma
     },
     async chainHead(domainUuid) {
       return fastPoints((await viewOf(domainUuid)).scan).at(-1) ?? null;
+    },
+    async admit(domainUuid, kind) {
+      if (kind !== 'manual') return;
+      const { policy, scan } = await viewOf(domainUuid);
+      const admission = manualAdmission(scan.points.map((p) => p.manifest).filter((m) => m.tier === 'manual'), policy.tiers.manual);
+      if (!admission.admitted) throw new TierFull(`${admission.message}; manual points are never pruned automatically: delete one or raise tiers.manual.capacity`);
     },
     async chainEnds(domainUuid) {
       const { policy, scan } = await viewOf(domainUuid);

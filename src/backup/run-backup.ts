@@ -43,6 +43,8 @@ export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: O
       preflight = await preflightBackup(domain, request, deps.engineSettings);
     }
   }
+  // Checked again at run time: another manual backup may have filled the tier since the request.
+  await places.admit(domain.uuid, request.kind);
   const placement = await places.placeFor(domain.uuid, request.kind);
   const latest = await places.chainHead(domain.uuid);
   const standalone = request.kind === 'manual';

@@ -4,13 +4,14 @@ import { tierTargetsOf } from '../backup/placement.js';
 import type { JobOperation } from '../jobs/job-runner.js';
 import { deleteEverywhere, finishDeleteEverywhere, type DeleteRecord, type PointPlace } from '../points/delete-operation.js';
 import type { Policy } from '../policy/policy.js';
-import { planTiers, type PolicyAction } from '../policy/tier-plan.js';
+import type { PolicyAction } from '../policy/tier-plan.js';
 import type { Manifest } from '../repo/point.js';
 import type { RepositoryTarget } from '../repo/target.js';
 import { verifyPointFiles } from '../repo/verify-points.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import type { KeyedLock } from '../util/keyed-lock.js';
 import { moveChain } from './move-chain.js';
+import { planDomain } from './plan-domain.js';
 import { locatePoint, scanTiers, type TierTargets } from './tier-view.js';
 
 /** The prune job's args: the scheduled point that triggered it, verified before anything goes. */
@@ -64,14 +65,7 @@ export function pruneOperation(deps: PruneDeps): JobOperation {
       // The replicator copies none of the domain's points meanwhile.
       return deps.locks.run(job.domain_uuid, async () => {
         if (afterBackup !== null) await verifyNewPoint(tiers, job.domain_uuid, afterBackup, ctx);
-        const scan = await scanTiers(tiers, job.domain_uuid);
-        const plan = planTiers({
-          points: scan.points.map((p) => p.manifest),
-          retention: policy.retention,
-          tiers: policy.tiers,
-          tz: calendarZoneOf(policy),
-          now: deps.now(),
-        });
+        const { scan, plan } = await planDomain(policy, tiers, job.domain_uuid, deps.now());
         for (const warning of plan.warnings) ctx.log.warn({ warning }, 'the policy cannot be met');
         const result: PruneResult = { verified: afterBackup, actions: [], skipped: [], warnings: plan.warnings, duration_ms: 0 };
         const record: PruneRecord = { action: 'prune', planned: plan.actions, done: 0, deleting: null };
@@ -156,11 +150,4 @@ async function readerOf(pending: PendingInstantStore, domainUuid: string, backup
     if (user) return user.domain_name;
   }
   return null;
-}
-
-/** GFS counts days, weeks and months in the schedule's zone; an interval schedule has none: UTC. */
-function calendarZoneOf(policy: Policy): string {
-  const schedule = policy.schedule;
-  if (schedule === null || 'interval_s' in schedule) return 'UTC';
-  return 'cron' in schedule ? schedule.tz : schedule.weekly.tz;
 }

@@ -105,8 +105,8 @@ describe('policies over the bus', () => {
   });
 
   const refusals: [string, Record<string, unknown>, string][] = [
-    ['a malformed cron', { schedule: { cron: '0 22 * *', tz: 'UTC' } }, 'schedule.cron "0 22 * *": has 4 fields; a cron expression has 5'],
-    ['an unknown time zone', { schedule: { weekly: { days: ['wed'], time: '22:00', tz: 'Mars/Olympus_Mons' } } }, 'schedule.weekly.tz "Mars/Olympus_Mons": unknown time zone'],
+    ['a malformed cron', { schedule: { cron: '0 22 * *', tz: 'UTC' } }, 'schedule.cron "0 22 * *": has 4 fields, expected 5 (minute hour day-of-month month day-of-week)'],
+    ['an unknown time zone', { schedule: { weekly: { days: ['wed'], time: '22:00', tz: 'Mars/Olympus_Mons' } } }, 'schedule.weekly.tz "Mars/Olympus_Mons": is an unknown time zone'],
     ['a capacity of 0', { tiers: { fast: { capacity: { count: 0 } } } }, 'tiers.fast.capacity.count must be at least 1'],
     ['a capacity below 0', { tiers: { manual: { capacity: { bytes: -1 } } } }, 'tiers.manual.capacity.bytes must be at least 1'],
     ['an unknown target', { plan: { secondaries: [{ target: 'nas9', delay_s: 0 }] } }, 'plan.secondaries[0].target "nas9" is not a configured target (configured: local, nas2)'],

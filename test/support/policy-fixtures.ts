@@ -1,25 +1,11 @@
 import { expect } from 'vitest';
 import { InvalidArgument } from '../../src/errors.js';
-import { BASIC_SCHEDULE_CHECKS } from '../../src/policy/basic-schedule-checks.js';
-import type { PolicyParseContext, ScheduleChecks } from '../../src/policy/parse-policy.js';
+import { SCHEDULE_CHECKS } from '../../src/policy/schedule/checks.js';
+import type { PolicyParseContext } from '../../src/policy/parse-policy.js';
 import type { AgentPolicyFacts } from '../../src/policy/resolve-policy.js';
 
-/**
- * An agent with three repository targets, `ssd` the primary, for the policy tests. Its
- * cron check is the basic one plus a range check of the hour field, standing in for the
- * scheduler's parser so messages that name a field's range can be tested.
- */
-export const TEST_CHECKS: ScheduleChecks = {
-  cron(expression) {
-    const basic = BASIC_SCHEDULE_CHECKS.cron(expression);
-    if (basic !== null) return basic;
-    const hour = expression.trim().split(/\s+/)[1]!;
-    return /^\d+$/.test(hour) && Number(hour) > 23 ? `hour ${hour} is outside 0-23` : null;
-  },
-  timeZone: BASIC_SCHEDULE_CHECKS.timeZone,
-};
-
-export const TEST_PARSE_CONTEXT: PolicyParseContext = { targets: ['ssd', 'hdd', 'dr'], checks: TEST_CHECKS };
+/** An agent with three repository targets, `ssd` the primary, for the policy tests; schedules checked by the scheduler's own parsers. */
+export const TEST_PARSE_CONTEXT: PolicyParseContext = { targets: ['ssd', 'hdd', 'dr'], checks: SCHEDULE_CHECKS };
 
 export const TEST_FACTS: AgentPolicyFacts = {
   targets: [

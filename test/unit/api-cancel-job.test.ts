@@ -24,6 +24,8 @@ async function setup() {
     askHome: async () => 'unreachable',
     failovers: {} as ApiDeps['failovers'],
     policies: {} as ApiDeps['policies'],
+    places: {} as ApiDeps['places'],
+    onPolicyChange: () => undefined,
   });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };

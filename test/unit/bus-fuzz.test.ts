@@ -196,6 +196,8 @@ function fakeApi(submitted: JobSubmission[]) {
       },
       list: () => [],
     },
+    places: { admit: async () => undefined },
+    onPolicyChange: () => undefined,
   } as unknown as ApiDeps;
   return createApi(deps);
 }

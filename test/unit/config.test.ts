@@ -43,7 +43,7 @@ describe('loadConfig', () => {
   });
 
   it('reads policy.defaults from the file only, as written (the agent parses it at start)', () => {
-    expect(loadConfig({}).policy).toEqual({ defaults: {} });
+    expect(loadConfig({}).policy).toEqual({ defaults: {}, sweep_s: 600 });
     const file = join(mkdtempSync(join(tmpdir(), 'vdr-config-')), 'agent.json');
     const defaults = { schedule: { weekly: { days: ['wed'], time: '22:00', tz: 'Europe/Berlin' } }, retention: { max_count: 7 } };
     writeFileSync(file, JSON.stringify({ policy: { defaults } }));

@@ -39,6 +39,7 @@ async function api() {
       latestPoint: async (uuid: string) => (uuid === LOST.uuid ? { domain: LOST.name, domain_xml: xmlOf(LOST.name, NOVA_METADATA_XML) } : null),
     },
     policies,
+    onPolicyChange: () => undefined,
   } as unknown as ApiDeps;
   const { dispatch } = createApi(deps);
   const call = async (method: string, args: Record<string, unknown>, context: Record<string, unknown> = {}) => {

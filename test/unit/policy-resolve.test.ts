@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { BASIC_SCHEDULE_CHECKS } from '../../src/policy/basic-schedule-checks.js';
+import { SCHEDULE_CHECKS } from '../../src/policy/schedule/checks.js';
 import type { PolicyLayer } from '../../src/policy/parse-policy.js';
 import { policySetupOf } from '../../src/policy/policies.js';
 import { resolvePolicy, type PolicyLayers } from '../../src/policy/resolve-policy.js';
@@ -108,17 +108,17 @@ describe('policy.defaults, parsed at start', () => {
   const targets: TargetSpec[] = TEST_FACTS.targets.map((t) => ({ kind: 'file', name: t.name, path: `/r/${t.name}`, bandwidthBytesPerS: 0, delayS: t.delay_s, ownerAgent: null }));
 
   it('sets the defaults layer and the facts policies are resolved with', () => {
-    const setup = policySetupOf({ retention: { max_count: 7 } }, targets, 'checkpoint', BASIC_SCHEDULE_CHECKS);
+    const setup = policySetupOf({ retention: { max_count: 7 } }, targets, 'checkpoint', SCHEDULE_CHECKS);
     expect(setup.defaults).toEqual({ retention: { max_count: 7 } });
     expect(setup.context.targets).toEqual(['ssd', 'hdd', 'dr']);
     expect(setup.facts).toEqual({ ...TEST_FACTS, engine: 'checkpoint' });
-    expect(policySetupOf({}, targets, 'auto', BASIC_SCHEDULE_CHECKS).defaults).toBeNull();
+    expect(policySetupOf({}, targets, 'auto', SCHEDULE_CHECKS).defaults).toBeNull();
   });
 
   it('is a configuration error when it is bad alone or cannot resolve', () => {
-    expect(() => policySetupOf({ chain_length: -1, schedule: { interval_s: 1 } }, targets, 'auto', BASIC_SCHEDULE_CHECKS)).toThrow(
+    expect(() => policySetupOf({ chain_length: -1, schedule: { interval_s: 1 } }, targets, 'auto', SCHEDULE_CHECKS)).toThrow(
       new ConfigError('policy.defaults has 2 problems: schedule.interval_s must be at least 10; chain_length must be at least 0'),
     );
-    expect(() => policySetupOf({ plan: { copies: 9 } }, targets, 'auto', BASIC_SCHEDULE_CHECKS)).toThrow(/^policy\.defaults has 1 problem: plan\.copies 9/);
+    expect(() => policySetupOf({ plan: { copies: 9 } }, targets, 'auto', SCHEDULE_CHECKS)).toThrow(/^policy\.defaults has 1 problem: plan\.copies 9/);
   });
 });

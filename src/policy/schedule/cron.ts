@@ -53,7 +53,7 @@ const MONTH_MAX_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Parses `expr`; throws a `ScheduleError` naming the field and the problem. */
 export function parseCron(expr: string): CronSpec {
-  const fail = (problem: string): ScheduleError => new ScheduleError(`cron ${JSON.stringify(expr)}: ${problem}`);
+  const fail = (problem: string): ScheduleError => new ScheduleError(`cron ${JSON.stringify(expr)}: ${problem}`, problem);
   const text = expr.trim();
   if (text.startsWith('@')) {
     const expansion = MACROS[text.toLowerCase()];

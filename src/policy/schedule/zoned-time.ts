@@ -31,7 +31,7 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
         second: 'numeric',
       });
     } catch (err) {
-      if (err instanceof RangeError) throw new ScheduleError(`time zone ${JSON.stringify(timeZone)} is unknown`);
+      if (err instanceof RangeError) throw new ScheduleError(`time zone ${JSON.stringify(timeZone)} is unknown`, 'is an unknown time zone');
       throw err;
     }
     formatters.set(timeZone, formatter);
