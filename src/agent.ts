@@ -38,6 +38,8 @@ import { restoreOperation } from './restore/restore-operation.js';
 import { resumeInstantRestores } from './restore/resume-at-start.js';
 import { parseScheduleRecord } from './scheduler/schedule-record.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { pointHolder } from './tiers/point-holder.js';
+import { targetsOfTiers } from './tiers/tier-view.js';
 import { pruneOperation } from './tiers/prune-operation.js';
 import { sweepPolicies } from './tiers/prune-sweep.js';
 import { pruneAfterBackup, type PruneTriggerDeps } from './tiers/prune-trigger.js';
@@ -122,8 +124,11 @@ export class Agent {
     const deletePlaces = targets.map((target, i) => placeOf(target, this.parts.targets[i]!, callAgent));
     const notifyReplication = replicationNotifications(notifier, log);
     const replicator = new Replicator({
-      primary: repo,
-      secondaries: targets.slice(1).map((target, i) => ({ target, delayMs: this.parts.targets[i + 1]!.delayS * 1000 })),
+      targets,
+      copyPlanOf: async (domainUuid) => {
+        const [tiers, policy] = await Promise.all([places.tierTargets(domainUuid), policyOf(domainUuid)]);
+        return { sources: targetsOfTiers(tiers), plan: policy.plan };
+      },
       records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
       locks,
       concurrency: config.replication.concurrency,
@@ -146,10 +151,10 @@ export class Agent {
       },
       defaultEngine: config.backup.engine,
     });
+    const holderOf = pointHolder(places, (domainUuid, backupId, options) => replicator.fetchToPrimary(domainUuid, backupId, options));
     const restore = restoreOperation({
       hypervisor,
-      repo,
-      fetchToPrimary: (domainUuid, backupId, options) => replicator.fetchToPrimary(domainUuid, backupId, options),
+      holderOf,
       chains,
       pending,
       settings: {
@@ -179,7 +184,7 @@ export class Agent {
         restore,
         failover: failoverOperation({ restore, repo, askHome, mapping: this.parts.mapping, records: failovers }),
         failback: failbackOperation({ hypervisor, backup, records: failovers, callAgent, homeRestoreTimeoutMs: HOME_RESTORE_TIMEOUT_MS }),
-        verify: verifyOperation({ repo }),
+        verify: verifyOperation({ holderOf, tierTargets: (domainUuid) => places.tierTargets(domainUuid) }),
         delete: deleteOperation({ places: deletePlaces, pending, locks }),
         prune: pruneOperation({ policyOf, byName: places.byName, places: deletePlaces, pending, locks, now: () => new Date() }),
       },

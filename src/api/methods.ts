@@ -1,6 +1,6 @@
 import { sanitizeContext } from '../bus/context.js';
 import { acceptBackup, refuseWhileInstantPending } from './backup-gate.js';
-import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, NoSuchMethod, RoleMissing } from '../errors.js';
+import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, InvalidRepositoryEntry, NoSuchMethod, RoleMissing } from '../errors.js';
 import { failoverRestore } from '../failover/failover-operation.js';
 import { refuseSplitBrain, type AskHome } from '../failover/home-check.js';
 import type { BackupPlaces } from '../backup/placement.js';
@@ -12,6 +12,7 @@ import type { AgentRole } from '../config.js';
 import type { Replicator } from '../replication/replicator.js';
 import type { RepositoryTarget } from '../repo/target.js';
 import { pointOf, type PlacedPoint } from '../repo/point.js';
+import type { TieredPoint } from '../tiers/tier-view.js';
 import { quote } from '../util/clip.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import { isUuid } from '../util/ids.js';
@@ -54,13 +55,13 @@ export interface ApiDeps {
   pending: PendingInstantStore;
   roles: readonly AgentRole[];
   /** Where each point has been copied, and the RPO that gives. */
-  replicas: Pick<Replicator, 'targetsOf' | 'rpoSeconds' | 'worstRpo' | 'secondaryHolding'>;
+  replicas: Pick<Replicator, 'copiesOf' | 'rpoSeconds' | 'worstRpo' | 'secondaryHolding'>;
   /** The split-brain guard's question to a domain's home agent. */
   askHome: AskHome;
   /** The domains this DR node failed over, and where they came from. */
   failovers: DomainRecordStore<FailoverRecord>;
   /** Where each domain's backups go: what a manual backup is admitted by. */
-  places: Pick<BackupPlaces, 'admit'>;
+  places: Pick<BackupPlaces, 'admit' | 'scan' | 'tierTargets'>;
   /** The backup policies: the config file's defaults, the stored project and domain layers. */
   policies: Policies;
   /** A policy was set: the scheduler reads the policies again. */
@@ -95,7 +96,7 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
   };
 
   const pointDeps: PointPreflightDeps = {
-    repo: deps.repo,
+    places: deps.places,
     pending: deps.pending,
     onSecondary: async (domainUuid, backupId) => (await deps.replicas.secondaryHolding(domainUuid, backupId)) !== null,
     async isDefined(name) {
@@ -107,6 +108,15 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
         throw err;
       }
     },
+  };
+
+  /** Points as replies show them: each with the target of its tier first, then the secondaries holding a copy. */
+  const placedPoints = async (domainUuid: string, points: readonly TieredPoint[]): Promise<PlacedPoint[]> => {
+    const copies = await deps.replicas.copiesOf(domainUuid, points.map((p) => p.manifest.backup_id));
+    return points.map(({ manifest, target }) => ({
+      ...pointOf(manifest),
+      targets: [target.name, ...copies.get(manifest.backup_id)!.filter((name) => name !== target.name)],
+    }));
   };
 
   /** The domain a job on its points is about (libvirt's, or only the repository's), if it is free. */
@@ -221,12 +231,11 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const domain = checkDomainName('list_backups', read.string('domain'));
       read.done();
       const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
-      const scan = await deps.repo.scanPoints(uuid);
-      const targets = await deps.replicas.targetsOf(uuid, scan.points.map((p) => p.backup_id));
+      const scan = await deps.places.scan(uuid);
       // `invalid` and `rpo_s` are additive: untrusted entries, and the age of the newest point off the host.
       return answer({
-        backups: scan.points.map((p): PlacedPoint => ({ ...pointOf(p), targets: targets.get(p.backup_id)! })),
-        invalid: scan.invalid.map(({ backup_id, reason }) => ({ backup_id, reason })),
+        backups: await placedPoints(uuid, scan.points),
+        invalid: scan.invalid.map(({ backup_id, reason, target }) => ({ backup_id, reason, target })),
         rpo_s: await deps.replicas.rpoSeconds(uuid),
       });
     },
@@ -237,8 +246,14 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const backupId = checkBackupId('get_backup', read.string('backup_id'));
       read.done();
       const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
-      const point: PlacedPoint = { ...pointOf(await deps.repo.getPoint(uuid, backupId)), targets: (await deps.replicas.targetsOf(uuid, [backupId])).get(backupId)! };
-      return answer(point);
+      const scan = await deps.places.scan(uuid);
+      const found = scan.points.find((p) => p.manifest.backup_id === backupId);
+      if (!found) {
+        const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
+        if (untrusted) throw new InvalidRepositoryEntry(`get_backup(): backup ${backupId} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
+        throw new BackupNotFound(`get_backup(): domain ${domain} has no backup ${backupId} in any tier`);
+      }
+      return answer((await placedPoints(uuid, [found]))[0]);
     },
 
     async get_policy(args, call) {

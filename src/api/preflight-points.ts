@@ -1,5 +1,6 @@
-import { BackupInUse, BackupNotFound, DomainExists, InvalidArgument, RestoreIncomplete } from '../errors.js';
-import type { RepositoryTarget } from '../repo/target.js';
+import type { BackupPlaces } from '../backup/placement.js';
+import { BackupInUse, BackupNotFound, DomainExists, InvalidArgument, InvalidRepositoryEntry, RestoreIncomplete } from '../errors.js';
+import type { TieredPoint, TieredScan } from '../tiers/tier-view.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import type { RestoreRequest } from '../restore/request.js';
 import { refuseCopiedForInstant } from '../restore/instant.js';
@@ -10,7 +11,8 @@ import type { DomainRef } from './resolve-domain.js';
  * caller hears at once (the job checks again when it runs). Nothing here changes anything.
  */
 export interface PointPreflightDeps {
-  repo: RepositoryTarget;
+  /** The domain's points across its tiers. */
+  places: Pick<BackupPlaces, 'scan' | 'tierTargets'>;
   pending: PendingInstantStore;
   /** Whether a secondary target holds the point (a restore brings a point the primary lacks home first). */
   onSecondary: (domainUuid: string, backupId: string) => Promise<boolean>;
@@ -34,11 +36,11 @@ export async function preflightRestore(domain: DomainRef, request: RestoreReques
   if (pending) {
     throw new RestoreIncomplete(`domain ${domain.name} still runs on the instant restore of backup ${pending.backup_id}; finish it with resume=true`);
   }
-  if (request.instant) refuseCopiedForInstant(deps.repo);
-  await deps.repo.getPoint(domain.uuid, request.backupId).catch(async (err: unknown) => {
-    if (!(err instanceof BackupNotFound && (await deps.onSecondary(domain.uuid, request.backupId)))) throw err;
-  });
-  if (request.definitionFrom !== null) await deps.repo.getPoint(domain.uuid, request.definitionFrom);
+  const scan = await deps.places.scan(domain.uuid);
+  const found = await findPoint(domain, request.backupId, scan, deps);
+  // A point only another target holds is brought into the fast tier first: QEMU reads it there.
+  if (request.instant) refuseCopiedForInstant(found?.target ?? (await deps.places.tierTargets(domain.uuid)).fast);
+  if (request.definitionFrom !== null) await findPoint(domain, request.definitionFrom, scan, deps);
   if (request.newName !== null && (await deps.isDefined(request.newName))) {
     throw new DomainExists(`restore(): a domain named ${request.newName} exists already`);
   }
@@ -46,16 +48,38 @@ export async function preflightRestore(domain: DomainRef, request: RestoreReques
 
 /** A point to verify must be there; an untrusted one is verified too (and reported corrupt). */
 export async function preflightVerify(domain: DomainRef, backupId: string | null, deps: PointPreflightDeps): Promise<void> {
-  if (backupId === null || (await deps.repo.hasPoint(domain.uuid, backupId))) return;
-  const untrusted = (await deps.repo.listInvalidPoints(domain.uuid)).some((p) => p.backup_id === backupId);
-  if (!untrusted) throw new BackupNotFound(`no backup ${backupId} for domain ${domain.name}`);
+  if (backupId === null) return;
+  const scan = await deps.places.scan(domain.uuid);
+  const known = scan.points.some((p) => p.manifest.backup_id === backupId) || scan.invalid.some((p) => p.backup_id === backupId);
+  if (!known) throw new BackupNotFound(`no backup ${backupId} for domain ${domain.name}`);
 }
 
 /** A point to delete must be trusted, and read by no unfinished instant restore. */
 export async function preflightDelete(domain: DomainRef, backupId: string, deps: PointPreflightDeps): Promise<void> {
-  await deps.repo.getPoint(domain.uuid, backupId);
+  if (!(await findPoint(domain, backupId, await deps.places.scan(domain.uuid), { onSecondary: async () => false }))) {
+    throw new BackupNotFound(`no backup ${backupId} for domain ${domain.name} in its tiers`);
+  }
   const user = await deps.pending.userOf(domain.uuid, backupId);
   if (user) {
     throw new BackupInUse(`backup ${backupId} is read by the unfinished instant restore of ${user.domain_name}; it can be deleted once that copy ends`);
   }
+}
+
+/**
+ * The point's copy that counts in the domain's tiers; null when only another target holds
+ * it (the caller brings it home). InvalidRepositoryEntry when a tier keeps it untrusted,
+ * BackupNotFound when no target has it.
+ */
+async function findPoint(
+  domain: DomainRef,
+  backupId: string,
+  scan: TieredScan,
+  deps: Pick<PointPreflightDeps, 'onSecondary'>,
+): Promise<TieredPoint | null> {
+  const found = scan.points.find((p) => p.manifest.backup_id === backupId);
+  if (found) return found;
+  const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
+  if (untrusted) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domain.name} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
+  if (await deps.onSecondary(domain.uuid, backupId)) return null;
+  throw new BackupNotFound(`no backup ${backupId} for domain ${domain.name}`);
 }

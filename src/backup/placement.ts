@@ -28,6 +28,10 @@ export interface BackupPlaces {
   chainHead(domainUuid: string): Promise<Manifest | null>;
   /** Why the next scheduled backup starts a new chain by policy (its chain length), or null. */
   chainEnds(domainUuid: string): Promise<string | null>;
+  /** The domain's points across its tiers, each once (`scanTiers`). */
+  scan(domainUuid: string): Promise<TieredScan>;
+  /** The targets of the domain's tiers. */
+  tierTargets(domainUuid: string): Promise<TierTargets>;
   /** Refuses a manual backup (TierFull) when the domain's manual tier is full; a scheduled one always fits. */
   admit(domainUuid: string, kind: BackupKind): Promise<void>;
   /** The target a journal record names; records from before tiers name none: the primary. */
@@ -57,6 +61,8 @@ export function tierPlaces(targets: readonly RepositoryTarget[], policyOf: (doma
   const fastPoints = (scan: TieredScan) => scan.points.map((p) => p.manifest).filter((m) => m.tier === 'fast');
   return {
     byName,
+    scan: async (domainUuid) => (await viewOf(domainUuid)).scan,
+    tierTargets: async (domainUuid) => tierTargetsOf((await policyOf(domainUuid)).tiers, byName),
     async placeFor(domainUuid, kind) {
       const { tiers } = await policyOf(domainUuid);
       const tier: BackupTier = kind === 'manual' ? 'manual' : 'fast';

@@ -1,16 +1,27 @@
 import type { Logger } from 'pino';
 import { VirtDrError } from '../errors.js';
 import type { JobEvents } from '../jobs/job-runner.js';
+import { chooseSecondaries } from '../policy/secondaries.js';
+import type { Plan } from '../policy/policy.js';
 import type { RepositoryTarget, TransferOptions } from '../repo/target.js';
 import type { DomainRecordStore } from '../util/domain-records.js';
 import type { KeyedLock } from '../util/keyed-lock.js';
 import { emptyCopies, type ReplicaRecord, type TargetCopies } from './replica-record.js';
 import { syncDomain } from './sync-domain.js';
+import type { Manifest } from '../repo/point.js';
 
 export interface Secondary {
   target: RepositoryTarget;
-  /** A new point goes to this target this long after the primary has it. */
+  /** A new point goes to this target this long after it was published. */
   delayMs: number;
+}
+
+/** Where a domain's points are copied from and to, by its policy. */
+export interface DomainCopyPlan {
+  /** The targets of the domain's tiers, fast first: where its points are published and moved. */
+  sources: readonly RepositoryTarget[];
+  /** The secondaries, their delays and the number of copies. */
+  plan: Plan;
 }
 
 /** What `virt_dr.replicate.start|end|error` carry. */
@@ -30,8 +41,9 @@ export interface ReplicationEvent {
 }
 
 export interface ReplicatorDeps {
-  primary: RepositoryTarget;
-  secondaries: readonly Secondary[];
+  /** Every configured target, the agent's primary first. */
+  targets: readonly RepositoryTarget[];
+  copyPlanOf: (domainUuid: string) => Promise<DomainCopyPlan>;
   records: DomainRecordStore<ReplicaRecord>;
   /** Shared with delete_backup: a domain's points are not copied while they are deleted. */
   locks: KeyedLock;
@@ -53,12 +65,14 @@ interface Due {
 }
 
 /**
- * Copies points from the primary target to each secondary in the background, outside the
- * job runner, so a slow or unreachable secondary never holds up the next backup. A
- * published point is due on each secondary after that secondary's delay; when one domain
- * is due on several, they are filled one after another, the one with the most free space
- * first. A failed copy is retried with a growing pause and reported each time. At start
- * every domain is due everywhere at once, so what a stop or crash left behind is caught up.
+ * Copies each domain's points to the secondaries of its policy's plan in the background,
+ * outside the job runner, so a slow or unreachable secondary never holds up the next
+ * backup. The sources are the domain's tier targets (a chain that moved to slow is copied
+ * from there). A published point is due on each secondary after that secondary's delay;
+ * the plan's `copies` decides how many secondaries receive the domain (those holding its
+ * points first, then the most free space: `chooseSecondaries`), filled one after another.
+ * A failed copy is retried with a growing pause and reported each time. At start every
+ * domain is due everywhere at once, so what a stop or crash left behind is caught up.
  */
 export class Replicator {
   private readonly due = new Map<string, Due>();
@@ -70,21 +84,14 @@ export class Replicator {
 
   constructor(private readonly deps: ReplicatorDeps) {}
 
-  get hasSecondaries(): boolean {
-    return this.deps.secondaries.length > 0;
-  }
-
   async start(): Promise<void> {
-    for (const domainUuid of await this.deps.primary.listDomains()) {
-      for (const secondary of this.deps.secondaries) this.setDue({ domainUuid, secondary, at: Date.now(), retry: false });
-    }
+    for (const domainUuid of await this.allDomains()) await this.schedule(domainUuid, { now: true });
     this.pump();
   }
 
-  /** A backup published a point of the domain on the primary. */
+  /** A backup published a point of the domain: it is due on the domain's secondaries after their delays. */
   notePublished(domainUuid: string): void {
-    for (const secondary of this.deps.secondaries) this.setDue({ domainUuid, secondary, at: Date.now() + secondary.delayMs, retry: false });
-    this.pump();
+    void this.schedule(domainUuid, { now: false }).then(() => this.pump());
   }
 
   async stop(): Promise<void> {
@@ -94,45 +101,48 @@ export class Replicator {
     await Promise.allSettled([...this.running]);
   }
 
-  /** Per point of the domain, the targets it is complete on: the primary first. */
-  async targetsOf(domainUuid: string, backupIds: readonly string[]): Promise<Map<string, string[]>> {
+  /** Per point of the domain, the secondaries it is complete on, as last seen (the point's own tier target not included). */
+  async copiesOf(domainUuid: string, backupIds: readonly string[]): Promise<Map<string, string[]>> {
     const record = await this.record(domainUuid);
-    const names = new Map(backupIds.map((id) => [id, [this.deps.primary.name]]));
-    for (const { target } of this.deps.secondaries) {
-      for (const point of record.targets[target.name]?.points ?? []) names.get(point.backup_id)?.push(target.name);
+    const names = new Map(backupIds.map((id) => [id, [] as string[]]));
+    // In configuration order, whichever was filled first.
+    for (const { name } of this.deps.targets) {
+      for (const point of record.targets[name]?.points ?? []) names.get(point.backup_id)?.push(name);
     }
     return names;
   }
 
   /**
    * The domain's achieved RPO in seconds: the age of its newest point complete off the
-   * host, on any secondary (or on the primary when there is none, which is then the DR
-   * target itself). Null when there is no such point.
+   * host, on any secondary (or, when its plan has none, on its tier targets, which are
+   * then the DR copy themselves). Null when there is no such point.
    */
   async rpoSeconds(domainUuid: string, now = Date.now()): Promise<number | null> {
+    const { sources, plan } = await this.deps.copyPlanOf(domainUuid);
     let newest: string | null;
-    if (this.hasSecondaries) {
+    if (plan.secondaries.length > 0) {
       const record = await this.record(domainUuid);
       newest = Object.values(record.targets).flatMap((t) => t.points.map((p) => p.created_at)).sort().at(-1) ?? null;
     } else {
-      newest = (await this.deps.primary.latestPoint(domainUuid))?.created_at ?? null;
+      const latest = await Promise.all(sources.map((source) => source.latestPoint(domainUuid)));
+      newest = latest.map((p) => p?.created_at ?? '').sort().at(-1) || null;
     }
     return newest === null ? null : Math.max(0, Math.round((now - Date.parse(newest)) / 100) / 10);
   }
 
-  /** The worst RPO over the primary's domains that have a point off the host, with its domain. */
+  /** The worst RPO over the domains with points on this agent's targets, with its domain. */
   async worstRpo(now = Date.now()): Promise<{ domain_uuid: string; rpo_s: number } | null> {
     let worst: { domain_uuid: string; rpo_s: number } | null = null;
-    for (const domainUuid of await this.deps.primary.listDomains()) {
-      const rpo = await this.rpoSeconds(domainUuid, now);
+    for (const domainUuid of await this.allDomains()) {
+      const rpo = await this.rpoSeconds(domainUuid, now).catch(() => null);
       if (rpo !== null && (worst === null || rpo > worst.rpo_s)) worst = { domain_uuid: domainUuid, rpo_s: rpo };
     }
     return worst;
   }
 
-  /** The secondary targets' names, in configuration order. */
+  /** The targets other than the agent's primary, in configuration order: the ones metrics report copies on. */
   get secondaryNames(): string[] {
-    return this.deps.secondaries.map(({ target }) => target.name);
+    return this.deps.targets.slice(1).map((target) => target.name);
   }
 
   /**
@@ -146,26 +156,56 @@ export class Replicator {
     );
   }
 
-  /** The secondary that holds a point, asked of the targets themselves; null when none does. */
-  async secondaryHolding(domainUuid: string, backupId: string): Promise<Secondary | null> {
-    for (const secondary of this.deps.secondaries) {
-      if (await secondary.target.hasPoint(domainUuid, backupId)) return secondary;
+  /** A target other than the domain's tier targets that holds the point, asked of the targets themselves; null when none does. */
+  async secondaryHolding(domainUuid: string, backupId: string): Promise<RepositoryTarget | null> {
+    const { sources } = await this.deps.copyPlanOf(domainUuid);
+    for (const target of this.deps.targets.filter((t) => !sources.includes(t))) {
+      if (await target.hasPoint(domainUuid, backupId)) return target;
     }
     return null;
   }
 
   /**
-   * Brings a point the primary lacks home from a secondary that holds it, with the points
-   * it builds on (a failback's point, taken on the DR node; a point the primary lost), so
-   * a restore reads it from the primary like any other. False when no secondary has it.
+   * Brings a point the domain's tiers lack home into its fast tier from another target
+   * that holds it, with the points it builds on (a failback's point, taken on the DR
+   * node; a point the primary lost), so a restore reads it like any other. False when no
+   * target has it.
    */
   async fetchToPrimary(domainUuid: string, backupId: string, options: TransferOptions = {}): Promise<boolean> {
-    if (await this.deps.primary.hasPoint(domainUuid, backupId)) return true;
+    const home = (await this.deps.copyPlanOf(domainUuid)).sources[0]!;
+    if (await home.hasPoint(domainUuid, backupId)) return true;
     const holder = await this.secondaryHolding(domainUuid, backupId);
     if (!holder) return false;
-    const sync = await this.deps.locks.run(domainUuid, () => syncDomain(holder.target, this.deps.primary, domainUuid, options));
-    this.deps.log.info({ domain_uuid: domainUuid, from: holder.target.name, copied: sync.copied, bytes: sync.bytes }, 'points brought home from a secondary target');
-    return this.deps.primary.hasPoint(domainUuid, backupId);
+    const sync = await this.deps.locks.run(domainUuid, () => syncDomain(holder, home, domainUuid, options));
+    this.deps.log.info({ domain_uuid: domainUuid, from: holder.name, to: home.name, copied: sync.copied, bytes: sync.bytes }, 'points brought home from another target');
+    return home.hasPoint(domainUuid, backupId);
+  }
+
+  /** Every domain with points on any target. */
+  private async allDomains(): Promise<string[]> {
+    const lists = await Promise.all(this.deps.targets.map((t) => t.listDomains().catch(() => [] as string[])));
+    return [...new Set(lists.flat())];
+  }
+
+  /** Makes the domain due on each secondary of its plan: now, or after each one's delay. */
+  private async schedule(domainUuid: string, when: { now: boolean }): Promise<void> {
+    let secondaries: Secondary[];
+    try {
+      secondaries = this.secondariesOf((await this.deps.copyPlanOf(domainUuid)).plan);
+    } catch (err) {
+      this.deps.log.warn({ domain_uuid: domainUuid, err: (err as Error).message }, 'no copy plan for the domain; its points are not copied');
+      return;
+    }
+    for (const secondary of secondaries) {
+      this.setDue({ domainUuid, secondary, at: Date.now() + (when.now ? 0 : secondary.delayMs), retry: false });
+    }
+  }
+
+  private secondariesOf(plan: Plan): Secondary[] {
+    return plan.secondaries.flatMap(({ target, delay_s }) => {
+      const found = this.deps.targets.find((t) => t.name === target);
+      return found ? [{ target: found, delayMs: delay_s * 1000 }] : [];
+    });
   }
 
   private setDue(next: Due): void {
@@ -203,42 +243,61 @@ export class Replicator {
     }
   }
 
-  private async replicateDomain(domainUuid: string, secondaries: Secondary[]): Promise<void> {
-    for (const secondary of await this.byFreeSpace(secondaries)) {
+  /** Copies to the due secondaries the plan chooses for the domain, in the plan's fill order. */
+  private async replicateDomain(domainUuid: string, due: Secondary[]): Promise<void> {
+    let copyPlan: DomainCopyPlan;
+    try {
+      copyPlan = await this.deps.copyPlanOf(domainUuid);
+    } catch (err) {
+      this.deps.log.warn({ domain_uuid: domainUuid, err: (err as Error).message }, 'no copy plan for the domain; its points are not copied');
+      return;
+    }
+    for (const secondary of await this.chosen(domainUuid, copyPlan.plan, due)) {
       if (this.stopped) return;
-      await this.deps.locks.run(domainUuid, () => this.copyTo(domainUuid, secondary));
+      await this.deps.locks.run(domainUuid, () => this.copyTo(domainUuid, copyPlan.sources, secondary));
     }
   }
 
-  /** Most free space first; a target that cannot say goes last. */
-  private async byFreeSpace(secondaries: Secondary[]): Promise<Secondary[]> {
-    if (secondaries.length < 2) return secondaries;
-    const free = await Promise.all(secondaries.map((s) => s.target.freeSpace().then((f) => f.free_bytes, () => -1)));
-    return secondaries.map((s, i) => ({ s, free: free[i]! })).sort((a, b) => b.free - a.free).map(({ s }) => s);
+  /** The due secondaries that are among the plan's chosen ones (`chooseSecondaries`), in its order. */
+  private async chosen(domainUuid: string, plan: Plan, due: Secondary[]): Promise<Secondary[]> {
+    const all = this.secondariesOf(plan);
+    const free = new Map(await Promise.all(all.map(async (s) => [s.target.name, await s.target.freeSpace().then((f) => f.free_bytes, () => null)] as const)));
+    const record = await this.record(domainUuid);
+    const holding = new Set(Object.entries(record.targets).filter(([, copies]) => copies.points.length > 0).map(([name]) => name));
+    return chooseSecondaries(plan, free, holding).flatMap((spec) => due.filter((s) => s.target.name === spec.target));
   }
 
-  private async copyTo(domainUuid: string, secondary: Secondary): Promise<void> {
+  private async copyTo(domainUuid: string, sources: readonly RepositoryTarget[], secondary: Secondary): Promise<void> {
     const { target } = secondary;
     const base = { domain_uuid: domainUuid, target: target.name, location: target.location };
     const started = Date.now();
     const copying: string[] = [];
     try {
-      const sync = await syncDomain(this.deps.primary, target, domainUuid, {
-        signal: this.abort.signal,
-        onPoint: (point) => {
-          copying.push(point.backup_id);
-          if (copying.length === 1) this.deps.report('start', { ...base, backup_ids: [point.backup_id] });
-        },
-      });
+      let copied: string[] = [];
+      let bytes = 0;
+      let present: Manifest[] = [];
+      // Oldest chains first: a chain in slow is older than the chains in fast.
+      for (const source of [...sources].reverse()) {
+        const sync = await syncDomain(source, target, domainUuid, {
+          signal: this.abort.signal,
+          onPoint: (point) => {
+            copying.push(point.backup_id);
+            if (copying.length === 1) this.deps.report('start', { ...base, backup_ids: [point.backup_id] });
+          },
+        });
+        copied = [...copied, ...sync.copied];
+        bytes += sync.bytes;
+        present = sync.present;
+        if (sync.skipped.length > 0) this.deps.log.warn({ ...base, source: source.name, skipped: sync.skipped }, 'points not copied: their parent is on neither target');
+      }
       await this.saveCopies(domainUuid, target.name, {
-        points: sync.present.map((p) => ({ backup_id: p.backup_id, created_at: p.created_at })),
+        points: present.map((p) => ({ backup_id: p.backup_id, created_at: p.created_at })),
         synced_at: new Date().toISOString(),
         failures: 0,
         last_error: null,
       });
-      if (sync.skipped.length > 0) this.deps.log.warn({ ...base, skipped: sync.skipped }, 'points not copied: their parent is on neither target');
-      if (sync.copied.length === 0) return;
-      const event = { ...base, backup_ids: sync.copied, bytes: sync.bytes, duration_ms: Date.now() - started, rpo_s: await this.rpoSeconds(domainUuid) };
+      if (copied.length === 0) return;
+      const event = { ...base, backup_ids: copied, bytes, duration_ms: Date.now() - started, rpo_s: await this.rpoSeconds(domainUuid) };
       this.deps.log.info(event, 'points copied to a secondary target');
       this.deps.report('end', event);
     } catch (err) {

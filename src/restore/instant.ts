@@ -78,7 +78,7 @@ export async function copyInBackground(
   deps: RestoreDeps & { log: Logger },
   ctx: Pick<OperationContext<unknown>, 'signal' | 'progress' | 'log'>,
 ): Promise<void> {
-  const { opened, disks } = await openChain(deps.repo, pending.source_uuid, pending.backup_id);
+  const { opened, disks } = await openChain(await deps.holderOf(pending.source_uuid, pending.backup_id), pending.source_uuid, pending.backup_id);
   const [hashes] = await Promise.all([
     filesMatch([...disks.keys()], { signal: ctx.signal, disks }),
     pullAll(domain, pending.plan, deps, ctx),
@@ -152,7 +152,7 @@ export async function endRepositoryRead(
 }
 
 async function revokeFromReleasedPoints(done: Pick<PendingInstantRestore, 'source_uuid' | 'backup_id' | 'chain'>, deps: RestoreDeps): Promise<void> {
-  const { chain, opened } = await openChain(deps.repo, done.source_uuid, done.backup_id);
+  const { chain, opened } = await openChain(await deps.holderOf(done.source_uuid, done.backup_id), done.source_uuid, done.backup_id);
   const stillRead = new Set((await deps.pending.list()).filter((r) => r.source_uuid === done.source_uuid).flatMap((r) => r.chain));
   const released = chain.filter((point) => !stillRead.has(point.backup_id));
   const files = [...chainDisks(opened, released).keys()];

@@ -3,7 +3,6 @@ import type { ChainRecordStore } from '../backup/snapshot/chain-record.js';
 import { RestoreIncomplete } from '../errors.js';
 import type { JobOperation } from '../jobs/job-runner.js';
 import type { Hypervisor } from '../libvirt/hypervisor.js';
-import type { RepositoryTarget } from '../repo/target.js';
 import { copyInBackground } from './instant.js';
 import { isPastTheSwap, type RestoreRecord } from './journal-record.js';
 import type { PendingInstantStore } from './pending-instant.js';
@@ -21,8 +20,7 @@ import {
 
 export interface RestoreOperationDeps {
   hypervisor: Hypervisor;
-  repo: RepositoryTarget;
-  fetchToPrimary: RestoreDeps['fetchToPrimary'];
+  holderOf: RestoreDeps['holderOf'];
   chains: ChainRecordStore;
   pending: PendingInstantStore;
   settings: RestoreSettings;

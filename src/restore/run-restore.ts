@@ -7,7 +7,7 @@ import { DomainExists, DomainNotFound } from '../errors.js';
 import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { isAgentOverlay } from '../backup/snapshot/plan.js';
 import type { HypervisorDomain, HypervisorSession } from '../libvirt/hypervisor.js';
-import type { RepositoryTarget, TransferOptions } from '../repo/target.js';
+import type { PointHolder } from '../tiers/point-holder.js';
 import type { OpenedChain } from '../repo/point-lineage.js';
 import { openChain } from '../repo/point-lineage.js';
 import type { Manifest } from '../repo/point.js';
@@ -36,9 +36,8 @@ export interface RestoreSettings {
 }
 
 export interface RestoreDeps {
-  repo: RepositoryTarget;
-  /** Copies a point the primary lacks (and what it builds on) home from a secondary; false when none has it. */
-  fetchToPrimary: (domainUuid: string, backupId: string, options: TransferOptions) => Promise<boolean>;
+  /** The target a point is read from: its tier's, or the fast tier's once brought home from another target. */
+  holderOf: PointHolder;
   session: HypervisorSession;
   chains: ChainRecordStore;
   pending: PendingInstantStore;
@@ -75,9 +74,9 @@ export async function runRestore(
   deps: RestoreDeps,
   ctx: OperationContext<RestoreRecord>,
 ): Promise<RestoreResult> {
-  if (request.instant) refuseCopiedForInstant(deps.repo);
-  await deps.fetchToPrimary(source.uuid, request.backupId, { signal: ctx.signal });
-  const { chain, opened, disks } = await openChain(deps.repo, source.uuid, request.backupId, { signal: ctx.signal });
+  const repo = await deps.holderOf(source.uuid, request.backupId, { signal: ctx.signal });
+  if (request.instant) refuseCopiedForInstant(repo);
+  const { chain, opened, disks } = await openChain(repo, source.uuid, request.backupId, { signal: ctx.signal });
   try {
     return await restoreFromOpened(source, request, { chain, opened, disks }, deps, ctx);
   } finally {
@@ -95,7 +94,7 @@ async function restoreFromOpened(
 ): Promise<RestoreResult> {
   const started = Date.now();
   // The data is chain[0]'s; the definition may be another point's (a failback's home XML).
-  const point = request.definitionFrom === null ? chain[0]! : { ...chain[0]!, domain_xml: (await deps.repo.getPoint(source.uuid, request.definitionFrom)).domain_xml };
+  const point = request.definitionFrom === null ? chain[0]! : { ...chain[0]!, domain_xml: (await (await deps.holderOf(source.uuid, request.definitionFrom)).getPoint(source.uuid, request.definitionFrom)).domain_xml };
   const live = await lookupOrNull(deps.session, source.uuid);
   const identity = await identityFor(request, source, point, deps);
   const plan = planRestore({

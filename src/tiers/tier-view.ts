@@ -32,7 +32,7 @@ export interface TieredScan {
  * point of it that fast still holds (the last copy is the switch), and in fast until then.
  */
 export async function scanTiers(tiers: TierTargets, domainUuid: string): Promise<TieredScan> {
-  const targets = [tiers.fast, tiers.slow, tiers.manual].filter((t, i, all): t is RepositoryTarget => t !== null && all.indexOf(t) === i);
+  const targets = targetsOfTiers(tiers);
   const scans = await Promise.all(targets.map(async (target) => ({ target, scan: await target.scanPoints(domainUuid) })));
   const copies = new Map<string, TieredPoint[]>();
   for (const { target, scan } of scans) {
@@ -48,6 +48,11 @@ export async function scanTiers(tiers: TierTargets, domainUuid: string): Promise
     points,
     invalid: scans.flatMap(({ target, scan }) => scan.invalid.map((i) => ({ ...i, target: target.name }))),
   };
+}
+
+/** The distinct targets of the tiers, fast first. */
+export function targetsOfTiers(tiers: TierTargets): RepositoryTarget[] {
+  return [...new Set([tiers.fast, tiers.slow, tiers.manual].filter((t): t is RepositoryTarget => t !== null))];
 }
 
 /** The point's copy that counts, or BackupNotFound. */

@@ -32,8 +32,12 @@ const nextDomain = () => `4e910000-0000-4000-8000-${String(++domainCount).padSta
 function replicatorFor(primary: FileRepository, secondaries: Secondary[], state: string) {
   const heard: Heard[] = [];
   const replicator = new Replicator({
-    primary,
-    secondaries,
+    targets: [primary, ...secondaries.map((s) => s.target)],
+    // Every secondary receives every point: the plan's copies cover them all.
+    copyPlanOf: async () => ({
+      sources: [primary],
+      plan: { primary: primary.name, secondaries: secondaries.map((s) => ({ target: s.target.name, delay_s: s.delayMs / 1000 })), copies: 1 + secondaries.length },
+    }),
     records: new DomainRecordStore(join(state, 'replication'), parseReplicaRecord),
     locks: new KeyedLock(),
     concurrency: 2,
@@ -99,8 +103,8 @@ describe('replication to secondary targets', () => {
       expect(await target.listPoints(domainUuid)).toEqual(chain);
       expect(await flattenedSha256(target, domainUuid, chain[2]!.backup_id)).toEqual(await flattenedSha256(primary, domainUuid, chain[2]!.backup_id));
     }
-    const targets = await replicator.targetsOf(domainUuid, chain.map((m) => m.backup_id));
-    expect(targets.get(chain[0]!.backup_id)).toEqual(['local', 'small', 'large']);
+    const copies = await replicator.copiesOf(domainUuid, chain.map((m) => m.backup_id));
+    expect(copies.get(chain[0]!.backup_id)).toEqual(['small', 'large']);
   });
 
   it('sends a new point only, onto the parent already on the secondary', async () => {

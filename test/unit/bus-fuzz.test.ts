@@ -166,7 +166,7 @@ function fakeApi(submitted: JobSubmission[]) {
     defaultEngine: 'auto',
     pending: { load: async () => null, userOf: async () => null },
     roles: ['compute'],
-    replicas: { targetsOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null, secondaryHolding: async () => null },
+    replicas: { copiesOf: async () => new Map(), rpoSeconds: async () => null, worstRpo: async () => null, secondaryHolding: async () => null },
     askHome: async () => 'unreachable',
     policies: new Policies(
       { context: TEST_PARSE_CONTEXT, facts: TEST_FACTS, defaults: null },
@@ -196,7 +196,7 @@ function fakeApi(submitted: JobSubmission[]) {
       },
       list: () => [],
     },
-    places: { admit: async () => undefined },
+    places: { admit: async () => undefined, scan: async () => ({ points: [], invalid: [] }) },
     onPolicyChange: () => undefined,
   } as unknown as ApiDeps;
   return createApi(deps);
