@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { formatBytes, progressBar } from './format.js';
+import { runPolicyCommand } from './policy-command.js';
+import { formatPolicy } from './policy-format.js';
 import { RemoteError, RpcClient, type Notification } from '../bus/rpc-client.js';
 
 const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
@@ -21,6 +23,11 @@ const USAGE = `usage: virt-dr [--config FILE] [--host HOST] COMMAND
   jobs [--state STATE]          list jobs
   job JOB_ID                    show one job
   cancel JOB_ID                 cancel a queued or running job
+  policy [DOMAIN | --project P] [--set KEY=VALUE]... [--unset KEY]... [--clear] [--json]
+                                the policy a domain (or a project; neither: the defaults) runs
+                                by, each key with the layer it came from; --set, --unset and
+                                --clear change the domain's (or project's) layer: KEY is a key
+                                or a dotted path (retention.max_count), VALUE JSON or else text
 --host sends the request to one agent (T.<host>) rather than any agent on the topic.`;
 
 /** The `virt-dr` command: talks to agents over the bus with the agent's own config. */
@@ -42,6 +49,11 @@ export async function cli(argv: string[]): Promise<number> {
       resume: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       state: { type: 'string' },
+      project: { type: 'string' },
+      set: { type: 'string', multiple: true, default: [] },
+      unset: { type: 'string', multiple: true, default: [] },
+      clear: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -82,6 +94,13 @@ export async function cli(argv: string[]): Promise<number> {
       case 'cancel':
         print(await client.call('cancel_job', { job_id: need(target, 'JOB_ID') }, server));
         return 0;
+      case 'policy': {
+        const command = { domain: target ?? null, project: values.project ?? null, set: values.set, unset: values.unset, clear: values.clear };
+        const answer = await runPolicyCommand(client, command, server);
+        if (values.json) print(answer);
+        else process.stdout.write(formatPolicy(answer).join('\n') + '\n');
+        return 0;
+      }
       case 'backup': {
         const domain = need(target, 'DOMAIN');
         const args = {
