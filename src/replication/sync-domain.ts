@@ -1,3 +1,4 @@
+import { copyPoint } from '../repo/copy-point.js';
 import { sortPoints } from '../repo/point-reading.js';
 import type { Manifest } from '../repo/point.js';
 import type { RepositoryTarget, TransferOptions } from '../repo/target.js';
@@ -36,18 +37,7 @@ export async function syncDomain(
       continue;
     }
     options.onPoint?.(point);
-    const opened = await from.openPoints(domainUuid, [point.backup_id], { signal: options.signal });
-    try {
-      await to.publishPoint(point, opened.dirOf(point.backup_id), {
-        signal: options.signal,
-        onBytes: (bytes) => {
-          report.bytes += bytes;
-          options.onBytes?.(bytes);
-        },
-      });
-    } finally {
-      await opened.release();
-    }
+    report.bytes += await copyPoint(from, to, point, options);
     present.set(point.backup_id, point);
     report.copied.push(point.backup_id);
   }

@@ -1,3 +1,4 @@
+import { copyPoint } from '../repo/copy-point.js';
 import type { BackupTier, Manifest } from '../repo/point.js';
 import type { RepositoryTarget, TransferOptions } from '../repo/target.js';
 
@@ -35,18 +36,7 @@ export async function moveChain(
   for (const point of chain) {
     options.signal?.throwIfAborted();
     if (present.has(point.backup_id)) continue;
-    const opened = await from.openPoints(domainUuid, [point.backup_id], { signal: options.signal });
-    try {
-      await to.publishPoint({ ...point, tier }, opened.dirOf(point.backup_id), {
-        signal: options.signal,
-        onBytes: (bytes) => {
-          report.bytes += bytes;
-          options.onBytes?.(bytes);
-        },
-      });
-    } finally {
-      await opened.release();
-    }
+    report.bytes += await copyPoint(from, to, { ...point, tier }, options);
     report.copied.push(point.backup_id);
   }
   for (const point of [...chain].reverse()) {
