@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
-import { acceptBackup, type BackupGateDeps } from './api/backup-gate.js';
+import type { BackupGateDeps } from './api/backup-gate.js';
 import { tierPlaces } from './backup/placement.js';
 import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
@@ -36,8 +36,7 @@ import type { RepositoryTarget } from './repo/target.js';
 import { PendingInstantStore } from './restore/pending-instant.js';
 import { restoreOperation } from './restore/restore-operation.js';
 import { resumeInstantRestores } from './restore/resume-at-start.js';
-import { parseScheduleRecord } from './scheduler/schedule-record.js';
-import { Scheduler } from './scheduler/scheduler.js';
+import { hostScheduler } from './scheduler/host-scheduler.js';
 import { pointHolder } from './tiers/point-holder.js';
 import { targetsOfTiers } from './tiers/tier-view.js';
 import { pruneOperation } from './tiers/prune-operation.js';
@@ -109,7 +108,7 @@ export class Agent {
     const callAgent = callAgentOverBus({ url: bus.url, exchange: bus.exchange, topic: bus.topic, durableExchange: isDurable(bus) });
     const targets = openTargets(this.parts.targets, { host: config.host, statePath: config.state.path, log });
     this.stack.push({ name: 'repository targets', stop: () => Promise.all(targets.map((t) => t.close())).then(() => undefined) });
-    // Backups publish to the primary; restore, verify and listing read it.
+    // The primary: every tier of a domain without a policy, and where a domain only the repository knows is named.
     const repo = targets[0]!;
     const chains = new ChainRecordStore(join(config.state.path, 'chains'));
     const pending = new PendingInstantStore(join(config.state.path, 'instant'));
@@ -206,19 +205,7 @@ export class Agent {
     this.stack.push({ name: 'replication', stop: () => replicator.stop() });
 
     const gate: BackupGateDeps = { hypervisor, jobs, pending, places, defaultEngine: config.backup.engine };
-    const scheduler = new Scheduler({
-      listDomains: () => hypervisor.listDomains(),
-      policyOf: (domain) => policyOf(domain.uuid),
-      submitBackup: async (domain, request, uniqueId) => {
-        const accepted = await acceptBackup(gate, domain.uuid, request, uniqueId);
-        const submission = { action: 'backup' as const, domain: { requested: domain.name, uuid: accepted.uuid, name: accepted.name } };
-        return jobs.submit({ ...submission, args: { ...request }, context: {}, requestId: null, uniqueId });
-      },
-      records: new DomainRecordStore(join(config.state.path, 'schedule'), parseScheduleRecord),
-      now: () => new Date(),
-      log: log.child({ component: 'scheduler' }),
-      rescanMs: SCHEDULER_RESCAN_MS,
-    });
+    const scheduler = hostScheduler({ gate, jobs, policyOf, statePath: config.state.path, log });
     const api = createApi({
       host: config.host,
       version: VERSION,
@@ -294,9 +281,6 @@ async function sweepRepository(repo: RepositoryTarget, log: Logger): Promise<voi
     log.error({ err: (err as Error).message }, 'repository sweep failed');
   }
 }
-
-/** How often the scheduler reads the domain list and the policies again (a set_policy reads them at once). */
-const SCHEDULER_RESCAN_MS = 60_000;
 
 /** How long a failback waits for the home host to copy the point home and restore it. */
 const HOME_RESTORE_TIMEOUT_MS = 4 * 3600_000;
