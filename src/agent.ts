@@ -221,6 +221,7 @@ export class Agent {
       policies,
       places,
       onPolicyChange: () => scheduler.policiesChanged(),
+      scheduleOf: (domainUuid) => scheduler.statusOf(domainUuid),
     });
     const server = new RpcServer({
       bus,

@@ -22,7 +22,7 @@ import { failoverOf } from '../failover/failback-operation.js';
 import type { FailoverRecord } from '../failover/failover-record.js';
 import type { DomainRecordStore } from '../util/domain-records.js';
 import type { Policies } from '../policy/policies.js';
-import { getPolicy, setPolicy } from './policy-methods.js';
+import { getPolicy, setPolicy, type PolicyApiDeps } from './policy-methods.js';
 import { preflightDelete, preflightRestore, preflightVerify, type PointPreflightDeps } from './preflight-points.js';
 import { resolveDomain, type DomainRef } from './resolve-domain.js';
 
@@ -66,6 +66,8 @@ export interface ApiDeps {
   policies: Policies;
   /** A policy was set: the scheduler reads the policies again. */
   onPolicyChange: () => void;
+  /** A domain's schedule as the scheduler keeps it, for get_policy. */
+  scheduleOf: PolicyApiDeps['scheduleOf'];
 }
 
 type Handler = (args: Record<string, unknown>, call: ApiCall) => Promise<ApiOutcome>;

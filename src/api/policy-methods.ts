@@ -3,6 +3,7 @@ import type { Hypervisor } from '../libvirt/hypervisor.js';
 import type { Policies, PolicyView } from '../policy/policies.js';
 import { checkProjectId } from '../policy/policy-store.js';
 import type { RepositoryTarget } from '../repo/target.js';
+import type { ScheduleStatus } from '../scheduler/scheduler.js';
 import { ArgReader, checkDomainName } from './args.js';
 import { resolveDomain } from './resolve-domain.js';
 
@@ -10,6 +11,8 @@ export interface PolicyApiDeps {
   hypervisor: Hypervisor;
   repo: RepositoryTarget;
   policies: Policies;
+  /** A domain's schedule as the scheduler keeps it: its last and next slot, its last job or why it made none. */
+  scheduleOf: (domainUuid: string) => Promise<ScheduleStatus>;
 }
 
 /**
@@ -22,6 +25,8 @@ export type PolicyAnswer = PolicyView['policy'] & {
   layers: PolicyView['layers'];
   project: string | null;
   domain: { name: string; uuid: string } | null;
+  /** A domain's answer only: its schedule as the scheduler keeps it (set_policy's: as it was before the change). */
+  schedule_state?: ScheduleStatus;
 };
 
 /** A domain a policy can be about: defined here, or with points in the repository (its XML from the newest). */
@@ -38,7 +43,8 @@ export async function getPolicy(deps: PolicyApiDeps, args: Record<string, unknow
   read.done();
   if (scope.domain === null) return answerOf(await deps.policies.ofProject(scope.project), null);
   const domain = await findDomain(deps, 'get_policy', scope.domain);
-  return answerOf(await deps.policies.policyFor(domain.uuid, domain.xml, context['project_id'], `get_policy(): the policy of domain ${domain.name}`), domain);
+  const view = await deps.policies.policyFor(domain.uuid, domain.xml, context['project_id'], `get_policy(): the policy of domain ${domain.name}`);
+  return { ...answerOf(view, domain), schedule_state: await deps.scheduleOf(domain.uuid) };
 }
 
 /**
@@ -58,7 +64,8 @@ export async function setPolicy(deps: PolicyApiDeps, args: Record<string, unknow
   const layer = deps.policies.parse(value, 'set_policy(): policy');
   if (scope.project !== null) return answerOf(await deps.policies.setForProject(scope.project, layer, 'set_policy(): policy'), null);
   const domain = await findDomain(deps, 'set_policy', scope.domain!);
-  return answerOf(await deps.policies.setForDomain(domain.uuid, domain.xml, context['project_id'], layer, 'set_policy(): policy'), domain);
+  const view = await deps.policies.setForDomain(domain.uuid, domain.xml, context['project_id'], layer, 'set_policy(): policy');
+  return { ...answerOf(view, domain), schedule_state: await deps.scheduleOf(domain.uuid) };
 }
 
 function readScope(method: string, read: ArgReader): { domain: string | null; project: string | null } {

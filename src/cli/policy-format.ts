@@ -12,7 +12,17 @@ export function formatPolicy(answer: PolicyAnswer): string[] {
   const keyWidth = Math.max(...POLICY_KEYS.map((k) => k.length)) + 2;
   const sourceWidth = 'built-in'.length + 2;
   const lines = POLICY_KEYS.map((key) => `${key.padEnd(keyWidth)}${answer.sources[key].padEnd(sourceWidth)}${describeKey(key, answer)}`);
-  return [`policy of ${ownerOf(answer)}`, ...lines];
+  return [`policy of ${ownerOf(answer)}`, ...lines, ...scheduleLines(answer)];
+}
+
+/** A domain's schedule as the scheduler keeps it: what ran last, what runs next, why a slot made no job. */
+function scheduleLines({ schedule_state: state }: PolicyAnswer): string[] {
+  if (!state) return [];
+  const lines = [`last slot  ${state.last_slot ?? 'none'}${state.last_job_id ? ` (job ${state.last_job_id})` : ''}`];
+  if (state.next_start !== null) lines.push(`next start ${state.next_start}`);
+  if (state.pending_slot !== null) lines.push(`waiting    slot ${state.pending_slot}: the domain is busy`);
+  if (state.last_error !== null) lines.push(`last error ${state.last_error}`);
+  return lines;
 }
 
 function ownerOf(answer: PolicyAnswer): string {

@@ -22,6 +22,9 @@ export interface SchedulerDeps {
   rescanMs: number;
 }
 
+/** A domain's schedule as get_policy shows it. */
+export type ScheduleStatus = Omit<ScheduleRecord, 'domain_uuid'> & { next_start: string | null };
+
 /** A slot whose domain was busy is tried again this much later, until it starts. */
 export const BUSY_RETRY_MS = 30_000;
 
@@ -68,10 +71,11 @@ export class Scheduler {
     void this.wake();
   }
 
-  /** The planned next start of each scheduled domain, for get_policy. */
-  nextStartOf(domainUuid: string): Date | null {
+  /** What get_policy shows of a domain's schedule: its record, and when it is next looked at (null: not scheduled). */
+  async statusOf(domainUuid: string): Promise<ScheduleStatus> {
+    const { domain_uuid: _uuid, ...record } = (await this.deps.records.load(domainUuid).catch(() => null)) ?? emptyScheduleRecord(domainUuid);
     const planned = this.planned.get(domainUuid);
-    return planned ? new Date(planned.wakeAt) : null;
+    return { ...record, next_start: planned && planned.wakeAt > 0 ? new Date(planned.wakeAt).toISOString() : null };
   }
 
   /** One pass at a time: a timer that fires during a pass waits for it. */

@@ -26,6 +26,7 @@ async function setup() {
     policies: {} as ApiDeps['policies'],
     places: {} as ApiDeps['places'],
     onPolicyChange: () => undefined,
+    scheduleOf: {} as ApiDeps['scheduleOf'],
   });
   const call = async (args: Record<string, unknown>) => {
     const request: ApiCall = { method: 'cancel_job', args, context: {}, requestId: null, uniqueId: null };

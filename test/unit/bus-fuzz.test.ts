@@ -198,6 +198,7 @@ function fakeApi(submitted: JobSubmission[]) {
     },
     places: { admit: async () => undefined, scan: async () => ({ points: [], invalid: [] }) },
     onPolicyChange: () => undefined,
+    scheduleOf: async () => null,
   } as unknown as ApiDeps;
   return createApi(deps);
 }

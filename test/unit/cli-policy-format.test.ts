@@ -103,4 +103,13 @@ describe('virt-dr policy, as text', () => {
     );
     expect(describePlan({ primary: 'ssd', secondaries: [], copies: 1 })).toBe('primary ssd, no secondaries; copies 1');
   });
+
+  it("ends a domain's policy with its schedule as the scheduler keeps it", () => {
+    const state = { last_slot: '2026-11-29T22:00:00.000Z', next_slot: '2026-11-29T22:01:00.000Z', pending_slot: null, last_job_id: 'j1', last_error: 'domain vm is shutoff', next_start: '2026-11-29T22:01:00.000Z' };
+    expect(formatPolicy({ ...ANSWER, schedule_state: state }).slice(-3)).toEqual([
+      'last slot  2026-11-29T22:00:00.000Z (job j1)',
+      'next start 2026-11-29T22:01:00.000Z',
+      'last error domain vm is shutoff',
+    ]);
+  });
 });

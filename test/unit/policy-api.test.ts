@@ -40,6 +40,7 @@ async function api() {
     },
     policies,
     onPolicyChange: () => undefined,
+    scheduleOf: async () => ({ last_slot: null, next_slot: null, pending_slot: null, last_job_id: null, last_error: null, next_start: null }),
   } as unknown as ApiDeps;
   const { dispatch } = createApi(deps);
   const call = async (method: string, args: Record<string, unknown>, context: Record<string, unknown> = {}) => {
