@@ -97,9 +97,10 @@ export function pruneOperation(deps: PruneDeps): JobOperation {
       if (action.action !== 'move') return `${action.action} of ${action.backup_ids.join(', ')} had not begun`;
       // A move is finished forward: its copy is idempotent, and the removal follows the switch.
       const tiers = tierTargetsOf((await deps.policyOf(job.domain_uuid)).tiers, deps.byName);
+      if (tiers.slow === null) return `move of ${action.backup_ids.join(', ')} left as it was: the policy has no slow tier any more`;
       const held = new Map((await scanTiers(tiers, job.domain_uuid)).points.map((p) => [p.manifest.backup_id, p.manifest]));
       const chain = action.backup_ids.map((id) => held.get(id)).filter((m): m is Manifest => m !== undefined);
-      const report = await moveChain(tiers.fast, tiers.slow!, job.domain_uuid, chain, 'slow');
+      const report = await moveChain(tiers.fast, tiers.slow, job.domain_uuid, chain, 'slow');
       return `move of ${action.backup_ids.join(', ')} to slow finished: ${report.copied.length} copied, ${report.removed.length} removed from fast`;
     },
   };
