@@ -65,18 +65,17 @@ export function pruneOperation(deps: PruneDeps): JobOperation {
       // The replicator copies none of the domain's points meanwhile.
       return deps.locks.run(job.domain_uuid, async () => {
         if (afterBackup !== null) await verifyNewPoint(tiers, job.domain_uuid, afterBackup, ctx);
-        const { scan, plan } = await planDomain(policy, tiers, job.domain_uuid, deps.now());
+        const { plan } = await planDomain(policy, tiers, job.domain_uuid, deps.now());
         for (const warning of plan.warnings) ctx.log.warn({ warning }, 'the policy cannot be met');
         const result: PruneResult = { verified: afterBackup, actions: [], skipped: [], warnings: plan.warnings, duration_ms: 0 };
         const record: PruneRecord = { action: 'prune', planned: plan.actions, done: 0, deleting: null };
-        const manifests = new Map(scan.points.map((p) => [p.manifest.backup_id, p.manifest]));
         for (const action of plan.actions) {
           const reader = await readerOf(deps.pending, job.domain_uuid, action.backup_ids);
           if (reader) {
             result.skipped.push({ ...action, why: `the unfinished instant restore of ${reader} reads it` });
           } else {
             const stepStarted = Date.now();
-            const bytes = await runAction(action, { deps, tiers, domainUuid: job.domain_uuid, manifests, record, ctx });
+            const bytes = await runAction(action, { deps, tiers, domainUuid: job.domain_uuid, record, ctx });
             result.actions.push({ ...action, bytes, duration_ms: Date.now() - stepStarted });
             ctx.log.info({ ...action, bytes }, `prune step done: ${action.action}`);
           }
@@ -98,8 +97,7 @@ export function pruneOperation(deps: PruneDeps): JobOperation {
       // A move is finished forward: its copy is idempotent, and the removal follows the switch.
       const tiers = tierTargetsOf((await deps.policyOf(job.domain_uuid)).tiers, deps.byName);
       if (tiers.slow === null) return `move of ${action.backup_ids.join(', ')} left as it was: the policy has no slow tier any more`;
-      const held = new Map((await scanTiers(tiers, job.domain_uuid)).points.map((p) => [p.manifest.backup_id, p.manifest]));
-      const chain = action.backup_ids.map((id) => held.get(id)).filter((m): m is Manifest => m !== undefined);
+      const chain = await chainOf(tiers, job.domain_uuid, action.backup_ids);
       const report = await moveChain(tiers.fast, tiers.slow, job.domain_uuid, chain, 'slow');
       return `move of ${action.backup_ids.join(', ')} to slow finished: ${report.copied.length} copied, ${report.removed.length} removed from fast`;
     },
@@ -110,17 +108,17 @@ interface ActionContext {
   deps: PruneDeps;
   tiers: TierTargets;
   domainUuid: string;
-  manifests: Map<string, Manifest>;
   record: PruneRecord;
   ctx: OperationContext<PruneRecord>;
 }
 
 /** Runs one planned action; returns the bytes it wrote. */
-async function runAction(action: PolicyAction, { deps, tiers, domainUuid, manifests, record, ctx }: ActionContext): Promise<number> {
+async function runAction(action: PolicyAction, { deps, tiers, domainUuid, record, ctx }: ActionContext): Promise<number> {
   const progress = { signal: ctx.signal, onBytes: (bytes: number) => ctx.progress.add(bytes) };
   if (action.action === 'move') {
     await ctx.checkpoint(record);
-    const chain = action.backup_ids.map((id) => manifests.get(id)!);
+    // Read now, not when planned: a prune before it may have merged into this chain, rewriting a point's files and parent.
+    const chain = await chainOf(tiers, domainUuid, action.backup_ids);
     return (await moveChain(tiers.fast, tiers.slow!, domainUuid, chain, 'slow', progress)).bytes;
   }
   // A drop deletes its chain newest first: each point then has no child, and nothing is merged.
@@ -151,4 +149,10 @@ async function readerOf(pending: PendingInstantStore, domainUuid: string, backup
     if (user) return user.domain_name;
   }
   return null;
+}
+
+/** The chain's manifests as the tiers hold them now, oldest first; a point already gone is left out. */
+async function chainOf(tiers: TierTargets, domainUuid: string, backupIds: readonly string[]): Promise<Manifest[]> {
+  const held = new Map((await scanTiers(tiers, domainUuid)).points.map((p) => [p.manifest.backup_id, p.manifest]));
+  return backupIds.map((id) => held.get(id)).filter((m): m is Manifest => m !== undefined);
 }
