@@ -94,8 +94,3 @@ export function tierTargetsOf(tiers: Tiers, byName: (name: string) => Repository
     manual: byName(tiers.manual.target),
   };
 }
-
-/** Every tier on one target, unbounded: an agent without policies keeps what it always did. */
-export function singleTargetTiers(target: string): Tiers {
-  return { fast: { target, capacity: null }, slow: null, manual: { target, capacity: null } };
-}

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { singleTargetTiers, tierPlaces } from '../../src/backup/placement.js';
+import { tierPlaces } from '../../src/backup/placement.js';
 import { backupOperation } from '../../src/backup/backup-operation.js';
 import type { ChainRecordStore } from '../../src/backup/snapshot/chain-record.js';
 import { freezeMayLinger, type SnapshotRecord } from '../../src/backup/snapshot/journal-record.js';
@@ -28,6 +28,9 @@ function checkpoint(overrides: Partial<SnapshotRecord>): SnapshotRecord {
   };
 }
 
+/** Every tier on the one repository, unbounded: the built-in policy. */
+const everyTierOn = (target: string) => ({ fast: { target, capacity: null }, slow: null, manual: { target, capacity: null } });
+
 describe('backup recovery after a crash', () => {
   function recoverWith(cp: SnapshotRecord) {
     const { domain, calls } = recordingDomain({ uuid: UUID });
@@ -37,7 +40,7 @@ describe('backup recovery after a crash', () => {
     } as unknown as Hypervisor;
     const operation = backupOperation({
       hypervisor,
-      places: tierPlaces([repo], async () => ({ tiers: singleTargetTiers(repo.name), chain_length: 0 })),
+      places: tierPlaces([repo], async () => ({ tiers: everyTierOn(repo.name), chain_length: 0 })),
       chains,
       settings: {
         freezeTimeoutSeconds: 1,
