@@ -26,7 +26,7 @@ const PRUNE_TIMEOUT_MS = 600_000;
  * oldest point into its child); the suite waits for its `virt_dr.prune.end` and pairs it
  * with the backup by the point it verified. Before each backup whose prune will merge, the
  * same merge runs by hand on copies of the same two points (bench/hand-merge.ts); after
- * it, `sha256sum` reads the new point as the prune's verification did.
+ * it, `sha256sum` and `openssl dgst -sha256` read the new point as the prune's verification did.
  */
 export async function runPruneSuite(ctx: BenchContext): Promise<SuiteResult> {
   const { plan } = ctx;
@@ -63,6 +63,7 @@ export async function runPruneSuite(ctx: BenchContext): Promise<SuiteResult> {
         sample: pruneSample(backup, end.payload as unknown as PruneJobView, pruned),
         handMergeS: hand.seconds,
         sha256sumS: (await measureCommand(['sha256sum', ...files])).seconds,
+        opensslS: (await measureCommand(['openssl', 'dgst', '-sha256', ...files])).seconds,
         newPointBytes: point.disks.reduce((sum, d) => sum + d.size, 0),
       });
     }

@@ -116,15 +116,17 @@ describe("the prune suite's figures", () => {
     sample: { backupId: 'b', prunedId: 'p', backupS, pruneS, waitS: 0.01, mergeS, verifyS: pruneS - mergeS, mergedBytes: 1024 * MiB },
     handMergeS,
     sha256sumS: 0.5,
+    opensslS: 0.25,
     newPointBytes: 21 * MiB,
   });
   const result = pruneReport({ size: '2 GiB', writePercent: 1, maxCount: 2 }, [run(12, 3, 10, 4), run(10, 4, 8, 5), run(14, 2, 12, 4)]);
 
-  it('holds the prune against the backup it followed, the merge against the hand-run merge, the verification against sha256sum', () => {
+  it('holds the prune against the backup it followed, the merge against the hand-run merge, the verification against sha256sum and openssl', () => {
     expect(result.figures.map((f) => [f.section, f.value, f.baseline.value, f.unit, f.better])).toEqual([
       [PRUNE_SECTION, 12, 3, 's', 'lower'],
       [PRUNE_SECTION, 10, 4, 's', 'lower'],
       [PRUNE_SECTION, 2, 0.5, 's', 'lower'],
+      [PRUNE_SECTION, 2, 0.25, 's', 'lower'],
     ]);
     expect(result.figures[1]!.baseline.name).toBe(HAND_MERGE);
     expect(result.figures[0]!.name).toBe('2 GiB disk, the guest writing 1 % before each incremental: the prune job after a scheduled backup, median of 3');
