@@ -82,7 +82,7 @@ export async function timeAsync<T>(fn: () => Promise<T>): Promise<{ seconds: num
 }
 
 /** A finished job's own duration: from leaving the queue to its end. */
-export function jobSeconds(job: JobView): number {
+export function jobSeconds(job: Pick<JobView, 'job_id' | 'started_at' | 'finished_at'>): number {
   if (!job.started_at || !job.finished_at) throw new Error(`job ${job.job_id} has no start or finish time`);
   return (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
 }

@@ -37,6 +37,12 @@ export interface BenchPlan {
   drWritePercent: number;
   /** Failovers (and hand-run define + start baselines); the figure is a median. */
   drFailoverSamples: number;
+  /** Data disk of the prune suite; it starts 50 % random. */
+  pruneDiskMiB: number;
+  /** Incrementals after the full; each from the second on is followed by a prune that merges a point (the samples). */
+  pruneIncrementals: number;
+  /** How much of the disk the guest writes before each of those incrementals, in percent. */
+  pruneWritePercent: number;
 }
 
 export const FULL_PLAN: BenchPlan = {
@@ -59,6 +65,9 @@ export const FULL_PLAN: BenchPlan = {
   drRpoWindowS: 600,
   drWritePercent: 1,
   drFailoverSamples: 3,
+  pruneDiskMiB: 2048,
+  pruneIncrementals: 5,
+  pruneWritePercent: 1,
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -81,4 +90,7 @@ export const QUICK_PLAN: BenchPlan = {
   drRpoWindowS: 60,
   drWritePercent: 1,
   drFailoverSamples: 1,
+  pruneDiskMiB: 64,
+  pruneIncrementals: 3,
+  pruneWritePercent: 1,
 };

@@ -27,6 +27,7 @@ import { runDrSuite } from './suites/dr.js';
 import { runFreezeWindow } from './suites/freeze-window.js';
 import { runFullBackup } from './suites/full-backup.js';
 import { runIncremental } from './suites/incremental.js';
+import { runPruneSuite } from './suites/prune.js';
 import { runRestoreSuite } from './suites/restore.js';
 
 const WORK_DIR = '/var/lib/libvirt/images/virt-dr-bench';
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
       if (wants('bus-cost')) results.push(await runBusCost(ctx));
       if (wants('restore')) results.push(await runRestoreSuite(ctx));
       if (wants('dr')) results.push(await runDrSuite(ctx));
+      if (wants('prune')) results.push(await runPruneSuite(ctx));
       // Last, so the agent's peak RSS it reports covers the whole run.
       if (wants('full-backup')) results.push(await runFullBackup(ctx));
     } finally {

@@ -3,7 +3,7 @@
 # (apt), then starts virtlogd, libvirtd and RabbitMQ if they are not answering.
 # Idempotent; safe to run on every test run. Works with or without systemd.
 #   --with-test-tools   also the test guest's parts, the real oslo.messaging client and OpenSSH (the SSH target's sshd)
-#   --with-bench-tools  also gnuplot, which draws the benchmarks' plot
+#   --with-bench-tools  also gnuplot, which draws the benchmarks' plot, and openssl (a baseline of the prune suite)
 set -euo pipefail
 
 log() { printf 'prepare-host: %s\n' "$*" >&2; }
@@ -13,7 +13,7 @@ packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-ut
 for flag in "$@"; do
   case $flag in
     --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod systemd openssh-server openssh-client) ;;
-    --with-bench-tools) packages+=(gnuplot-nox) ;;
+    --with-bench-tools) packages+=(gnuplot-nox openssl) ;;
     *) log "unknown option: $flag"; exit 2 ;;
   esac
 done

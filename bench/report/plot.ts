@@ -82,7 +82,7 @@ export function plotScript(report: BenchReport, pngPath: string, throughputFile:
     `set multiplot layout 1,${panels} title ${gnuplotString(title)}`,
     `set datafile missing '?'`,
     // Left: throughput.
-    `set title 'Throughput in MiB/s (backup: of the bytes stored; restore: of the virtual size; higher is better)'`,
+    `set title 'Throughput in MiB/s, higher is better (backup: bytes stored; restore: virtual size; prune: merged bytes)'`,
     `set style data histograms`,
     `set style histogram clustered gap 1`,
     `set style fill solid 0.85 border -1`,

@@ -19,7 +19,7 @@ export interface BackingHeader {
 }
 
 /** The backing file a disk records for its parent point's disk. */
-export function backingPathOf(parentId: string, parentDisk: PointDisk): string {
+export function backingPathOf(parentId: string, parentDisk: Pick<PointDisk, 'file'>): string {
   return `../${parentId}/${parentDisk.file}`;
 }
 
