@@ -2,6 +2,7 @@ import { ARG_LIMITS } from '../api/args.js';
 import { quote } from '../util/clip.js';
 import { FieldReader, refuseIfAny } from './policy-fields.js';
 import { WEEKDAYS, type Capacity, type Policy, type Retention, type Schedule, type SecondarySpec, type Weekday } from './policy.js';
+import { TIME_OF_DAY } from './schedule/compile.js';
 
 /**
  * One policy layer read from untrusted JSON: set_policy's `policy`, the config file's
@@ -72,7 +73,7 @@ export const POLICY_LIMITS = {
 
 const CAPACITY_UNITS = ['count', 'bytes'] as const;
 const GFS_KEYS = ['keep_last', 'daily', 'weekly', 'monthly'] as const;
-const TIME_OF_DAY = { test: /^([01]\d|2[0-3]):[0-5]\d$/, what: 'a time of day "HH:MM" (00:00-23:59)' };
+const TIME_OF_DAY_TEXT = { test: TIME_OF_DAY, what: 'a time of day "HH:MM" (00:00-23:59)' };
 /** A disk's target device as libvirt names it (vda, sdb, hdc, xvda). */
 const DEVICE_NAME = { test: /^[a-z][a-z0-9]{0,31}$/, what: 'a disk device name like "vdb"' };
 
@@ -154,7 +155,7 @@ class LayerParser {
     const fields = r.object('schedule.weekly', value, ['days', 'time', 'tz']);
     if (!fields) return undefined;
     const days = r.required('schedule.weekly.days', fields.days, (v) => this.days(v));
-    const time = r.required('schedule.weekly.time', fields.time, (v) => r.text('schedule.weekly.time', v, TIME_OF_DAY));
+    const time = r.required('schedule.weekly.time', fields.time, (v) => r.text('schedule.weekly.time', v, TIME_OF_DAY_TEXT));
     const tz = this.timeZone('schedule.weekly.tz', fields.tz);
     return days === undefined || time === undefined || tz === undefined ? undefined : { weekly: { days, time, tz } };
   }

@@ -72,8 +72,10 @@ function compile(schedule: Schedule): { compiled: CompiledSchedule } | { problem
 }
 
 /** "HH:MM", two digits each, 00:00 to 23:59; "7:5" and "24:00" are refused, not guessed at. */
+export const TIME_OF_DAY = /^([01]\d|2[0-3]):([0-5]\d)$/;
+
 export function parseTimeOfDay(text: string): { hour: number; minute: number } {
-  const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
+  const match = TIME_OF_DAY.exec(text);
   if (match === null) throw new ScheduleError(`weekly time ${JSON.stringify(text)} is not a time of day HH:MM (00:00 to 23:59)`);
   return { hour: Number(match[1]), minute: Number(match[2]) };
 }
