@@ -2,7 +2,7 @@ import { ARG_LIMITS } from '../api/args.js';
 import { quote } from '../util/clip.js';
 import { FieldReader, refuseIfAny } from './policy-fields.js';
 import { WEEKDAYS, type Capacity, type Policy, type Retention, type Schedule, type SecondarySpec, type Weekday } from './policy.js';
-import { TIME_OF_DAY } from './schedule/compile.js';
+import { MIN_INTERVAL_S, TIME_OF_DAY } from './schedule/compile.js';
 
 /**
  * One policy layer read from untrusted JSON: set_policy's `policy`, the config file's
@@ -60,7 +60,8 @@ export interface PolicyParseContext {
 
 /** Bounds on values, so every number a policy holds is one the scheduler can act on. */
 export const POLICY_LIMITS = {
-  intervalMinS: 10,
+  /** The scheduler's shortest interval (issue 11: "10 at least"), also T2's floor. */
+  intervalMinS: MIN_INTERVAL_S,
   /** A year: the longest interval, T2 and secondary delay. */
   longestS: 366 * 86_400,
   jitterMaxS: 86_400,
