@@ -1,6 +1,6 @@
 import { sanitizeContext } from '../bus/context.js';
 import { acceptBackup, refuseWhileInstantPending } from './backup-gate.js';
-import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, InvalidRepositoryEntry, NoSuchMethod, RoleMissing } from '../errors.js';
+import { BackupNotFound, DomainExists, DomainNotFound, InvalidArgument, NoSuchMethod, RoleMissing } from '../errors.js';
 import { failoverRestore } from '../failover/failover-operation.js';
 import { refuseSplitBrain, type AskHome } from '../failover/home-check.js';
 import type { BackupPlaces } from '../backup/placement.js';
@@ -12,7 +12,7 @@ import type { AgentRole } from '../config.js';
 import type { Replicator } from '../replication/replicator.js';
 import type { RepositoryTarget } from '../repo/target.js';
 import { pointOf, type PlacedPoint } from '../repo/point.js';
-import type { TieredPoint } from '../tiers/tier-view.js';
+import { pointIn, type TieredPoint } from '../tiers/tier-view.js';
 import { quote } from '../util/clip.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import { isUuid } from '../util/ids.js';
@@ -248,13 +248,8 @@ export function createApi(deps: ApiDeps): { dispatch(call: ApiCall): Promise<Api
       const backupId = checkBackupId('get_backup', read.string('backup_id'));
       read.done();
       const { uuid } = await resolveDomain(deps.hypervisor, deps.repo, domain);
-      const scan = await deps.places.scan(uuid);
-      const found = scan.points.find((p) => p.manifest.backup_id === backupId);
-      if (!found) {
-        const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
-        if (untrusted) throw new InvalidRepositoryEntry(`get_backup(): backup ${backupId} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
-        throw new BackupNotFound(`get_backup(): domain ${domain} has no backup ${backupId} in any tier`);
-      }
+      const found = pointIn(await deps.places.scan(uuid), backupId, domain);
+      if (!found) throw new BackupNotFound(`get_backup(): domain ${domain} has no backup ${backupId} in any tier`);
       return answer((await placedPoints(uuid, [found]))[0]);
     },
 

@@ -1,6 +1,6 @@
 import type { BackupPlaces } from '../backup/placement.js';
-import { BackupInUse, BackupNotFound, DomainExists, InvalidArgument, InvalidRepositoryEntry, RestoreIncomplete } from '../errors.js';
-import type { TieredPoint, TieredScan } from '../tiers/tier-view.js';
+import { BackupInUse, BackupNotFound, DomainExists, InvalidArgument, RestoreIncomplete } from '../errors.js';
+import { pointIn, type TieredPoint, type TieredScan } from '../tiers/tier-view.js';
 import type { PendingInstantStore } from '../restore/pending-instant.js';
 import type { RestoreRequest } from '../restore/request.js';
 import { refuseCopiedForInstant } from '../restore/instant.js';
@@ -76,10 +76,8 @@ async function findPoint(
   scan: TieredScan,
   deps: Pick<PointPreflightDeps, 'onSecondary'>,
 ): Promise<TieredPoint | null> {
-  const found = scan.points.find((p) => p.manifest.backup_id === backupId);
+  const found = pointIn(scan, backupId, domain.name);
   if (found) return found;
-  const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
-  if (untrusted) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domain.name} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
   if (await deps.onSecondary(domain.uuid, backupId)) return null;
   throw new BackupNotFound(`no backup ${backupId} for domain ${domain.name}`);
 }

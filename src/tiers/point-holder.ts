@@ -1,6 +1,7 @@
 import type { BackupPlaces } from '../backup/placement.js';
-import { BackupNotFound, InvalidRepositoryEntry } from '../errors.js';
+import { BackupNotFound } from '../errors.js';
 import type { RepositoryTarget, TransferOptions } from '../repo/target.js';
+import { pointIn } from './tier-view.js';
 
 /** The target to read a point from: a tier's, or the fast tier's once the point is brought home. */
 export type PointHolder = (domainUuid: string, backupId: string, options?: TransferOptions) => Promise<RepositoryTarget>;
@@ -17,11 +18,8 @@ export function pointHolder(
   fetchHome: (domainUuid: string, backupId: string, options: TransferOptions) => Promise<boolean>,
 ): PointHolder {
   return async (domainUuid, backupId, options = {}) => {
-    const scan = await places.scan(domainUuid);
-    const found = scan.points.find((p) => p.manifest.backup_id === backupId);
+    const found = pointIn(await places.scan(domainUuid), backupId, domainUuid);
     if (found) return found.target;
-    const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
-    if (untrusted) throw new InvalidRepositoryEntry(`backup ${backupId} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
     if (await fetchHome(domainUuid, backupId, options)) return (await places.tierTargets(domainUuid)).fast;
     throw new BackupNotFound(`no backup ${backupId} of domain ${domainUuid} on any target`);
   };

@@ -1,4 +1,4 @@
-import { BackupNotFound } from '../errors.js';
+import { BackupNotFound, InvalidRepositoryEntry } from '../errors.js';
 import type { InvalidPoint } from '../repo/point-reading.js';
 import { chainsOf } from '../policy/chains.js';
 import type { Manifest } from '../repo/point.js';
@@ -55,9 +55,21 @@ export function targetsOfTiers(tiers: TierTargets): RepositoryTarget[] {
   return [...new Set([tiers.fast, tiers.slow, tiers.manual].filter((t): t is RepositoryTarget => t !== null))];
 }
 
+/**
+ * The point's copy that counts in a scan; null when no tier holds it. A point a tier keeps
+ * but does not trust is InvalidRepositoryEntry: it is there, and must not be read.
+ */
+export function pointIn(scan: TieredScan, backupId: string, domainName: string): TieredPoint | null {
+  const found = scan.points.find((p) => p.manifest.backup_id === backupId);
+  if (found) return found;
+  const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
+  if (untrusted) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainName} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
+  return null;
+}
+
 /** The point's copy that counts, or BackupNotFound. */
 export async function locatePoint(tiers: TierTargets, domainUuid: string, backupId: string): Promise<TieredPoint> {
-  const found = (await scanTiers(tiers, domainUuid)).points.find((p) => p.manifest.backup_id === backupId);
+  const found = pointIn(await scanTiers(tiers, domainUuid), backupId, domainUuid);
   if (!found) throw new BackupNotFound(`backup ${backupId} of domain ${domainUuid} is in none of its tiers`);
   return found;
 }
