@@ -75,7 +75,7 @@ describe('the agent starts on a repository with hostile entries', () => {
   it('reports a domain folder that is a symlink, without following it', async () => {
     const listed = await listBackups(planted.linkedDomainUuid);
     expect(listed.backups).toEqual([]);
-    expect(listed.invalid).toEqual([{ backup_id: null, reason: expect.stringMatching(/symlink/) }]);
+    expect(listed.invalid).toEqual([{ backup_id: null, reason: expect.stringMatching(/symlink/), target: 'local' }]);
   });
 
   it('refuses get_backup of a bad point with InvalidRepositoryEntry and answers for a good one', async () => {
