@@ -52,7 +52,7 @@ export function deleteOperation(deps: { places: PointPlace[]; pending: PendingIn
 
 /**
  * Deletes the record's point from every place that still holds it, one place at a time,
- * journaling (through `save`) each place it has finished, so a restart goes on with the rest.
+ * journaling (`ctx.checkpoint`) each place it has finished, so a restart goes on with the rest.
  */
 export async function deleteEverywhere(
   places: readonly PointPlace[],

@@ -41,7 +41,6 @@ export interface CheckpointRecord extends EngineJournalRecord {
   tracked: { target: string; file: string }[];
 }
 
-
 /**
  * The checkpoint engine: libvirt's backup API in push mode. QEMU copies a point-in-time
  * view of each disk (copy-before-write) straight into the point's staging file, the whole
