@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createApi } from './api/methods.js';
 import { backupOperation } from './backup/backup-operation.js';
 import type { BackupGateDeps } from './api/backup-gate.js';
-import { tierPlaces } from './backup/placement.js';
+import { tierPlaces, tierTargetsOf } from './backup/placement.js';
 import { ChainRecordStore } from './backup/snapshot/chain-record.js';
 import { ThawGuard } from './backup/thaw-guard.js';
 import { callAgentOverBus, type CallAgent } from './bus/agent-call.js';
@@ -125,8 +125,8 @@ export class Agent {
     const replicator = new Replicator({
       targets,
       copyPlanOf: async (domainUuid) => {
-        const [tiers, policy] = await Promise.all([places.tierTargets(domainUuid), policyOf(domainUuid)]);
-        return { sources: targetsOfTiers(tiers), plan: policy.plan };
+        const policy = await policyOf(domainUuid);
+        return { sources: targetsOfTiers(tierTargetsOf(policy.tiers, places.byName)), plan: policy.plan };
       },
       records: new DomainRecordStore(join(config.state.path, 'replication'), parseReplicaRecord),
       locks,

@@ -20,14 +20,17 @@ export interface PointPlacement {
  * builds on a fast-tier point and a chain never spans two targets.
  */
 export interface BackupPlaces {
-  placeFor(domainUuid: string, kind: BackupKind): Promise<PointPlacement>;
+  /**
+   * What one backup needs of its domain's tiers, from one policy and one scan: where the
+   * point goes, the chain head it may extend, and why it must be a full (a manual point;
+   * the chain's length). TierFull when a manual point does not fit.
+   */
+  prepare(domainUuid: string, kind: BackupKind): Promise<PreparedBackup>;
   /**
    * The newest point of the domain's scheduled chain in the fast tier: what the next
    * incremental extends and whose bitmap stays on the disks. Null: the next is a full.
    */
   chainHead(domainUuid: string): Promise<Manifest | null>;
-  /** Why the next scheduled backup starts a new chain by policy (its chain length), or null. */
-  chainEnds(domainUuid: string): Promise<string | null>;
   /** The domain's points across its tiers, each once (`scanTiers`). */
   scan(domainUuid: string): Promise<TieredScan>;
   /** The targets of the domain's tiers. */
@@ -36,6 +39,14 @@ export interface BackupPlaces {
   admit(domainUuid: string, kind: BackupKind): Promise<void>;
   /** The target a journal record names; records from before tiers name none: the primary. */
   byName(name: string | undefined): RepositoryTarget;
+}
+
+export interface PreparedBackup {
+  placement: PointPlacement;
+  /** The chain head: the parent of an incremental, and the bitmap that stays. */
+  latest: Manifest | null;
+  /** Set: a full for this reason (a manual point; the chain reached its length). */
+  fullBecause: string | null;
 }
 
 /** Why a manual point is a full: it is outside the chain, so it restores on its own and no prune touches it. */
@@ -59,14 +70,27 @@ export function tierPlaces(targets: readonly RepositoryTarget[], policyOf: (doma
     return { policy, scan: await scanTiers(tierTargetsOf(policy.tiers, byName), domainUuid) };
   };
   const fastPoints = (scan: TieredScan) => scan.points.map((p) => p.manifest).filter((m) => m.tier === 'fast');
+  const refuseWhenFull = (policy: PlacementPolicy, scan: TieredScan): void => {
+    const admission = manualAdmission(scan.points.map((p) => p.manifest).filter((m) => m.tier === 'manual'), policy.tiers.manual);
+    if (!admission.admitted) throw new TierFull(`${admission.message}; manual points are never pruned automatically: delete one or raise tiers.manual.capacity`);
+  };
   return {
     byName,
     scan: async (domainUuid) => (await viewOf(domainUuid)).scan,
     tierTargets: async (domainUuid) => tierTargetsOf((await policyOf(domainUuid)).tiers, byName),
-    async placeFor(domainUuid, kind) {
-      const { tiers } = await policyOf(domainUuid);
+    async prepare(domainUuid, kind) {
+      const { policy, scan } = await viewOf(domainUuid);
+      if (kind === 'manual') refuseWhenFull(policy, scan);
       const tier: BackupTier = kind === 'manual' ? 'manual' : 'fast';
-      return { target: byName(tiers[tier].target), tier };
+      const fast = fastPoints(scan);
+      const open = openChainOf(fast);
+      // No open chain: the engine takes a full anyway and says why in its own words.
+      const chainEnds = open === null ? null : modeForNextBackup(open, policy.chain_length).reason;
+      return {
+        placement: { target: byName(policy.tiers[tier].target), tier },
+        latest: fast.at(-1) ?? null,
+        fullBecause: kind === 'manual' ? STANDALONE_REASON : chainEnds,
+      };
     },
     async chainHead(domainUuid) {
       return fastPoints((await viewOf(domainUuid)).scan).at(-1) ?? null;
@@ -74,14 +98,7 @@ export function tierPlaces(targets: readonly RepositoryTarget[], policyOf: (doma
     async admit(domainUuid, kind) {
       if (kind !== 'manual') return;
       const { policy, scan } = await viewOf(domainUuid);
-      const admission = manualAdmission(scan.points.map((p) => p.manifest).filter((m) => m.tier === 'manual'), policy.tiers.manual);
-      if (!admission.admitted) throw new TierFull(`${admission.message}; manual points are never pruned automatically: delete one or raise tiers.manual.capacity`);
-    },
-    async chainEnds(domainUuid) {
-      const { policy, scan } = await viewOf(domainUuid);
-      const open = openChainOf(fastPoints(scan));
-      // No open chain: the engine takes a full anyway and says why in its own words.
-      return open === null ? null : modeForNextBackup(open, policy.chain_length).reason;
+      refuseWhenFull(policy, scan);
     },
   };
 }

@@ -4,7 +4,7 @@ import type { ChainRecordStore } from './snapshot/chain-record.js';
 import type { CheckpointRecord } from './checkpoint/engine.js';
 import type { SnapshotRecord } from './snapshot/journal-record.js';
 import { REPAIR_DEADLINE_MS, type BackupEngine } from './engine.js';
-import { STANDALONE_REASON, type BackupPlaces } from './placement.js';
+import type { BackupPlaces } from './placement.js';
 import { leaveAgentOverlays } from './snapshot/leave-agent-overlays.js';
 import type { OperationContext } from './operation-context.js';
 import { preflightBackup, type EngineSettings, type Preflight } from './preflight.js';
@@ -43,11 +43,8 @@ export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: O
       preflight = await preflightBackup(domain, request, deps.engineSettings);
     }
   }
-  // Checked again at run time: another manual backup may have filled the tier since the request.
-  await places.admit(domain.uuid, request.kind);
-  const placement = await places.placeFor(domain.uuid, request.kind);
-  const latest = await places.chainHead(domain.uuid);
-  const standalone = request.kind === 'manual';
+  // Admission is checked again at run time: another manual backup may have filled the tier since the request.
+  const { placement, latest, fullBecause } = await places.prepare(domain.uuid, request.kind);
   const input = {
     request,
     domain,
@@ -56,8 +53,8 @@ export async function runBackup(request: BackupRequest, deps: BackupDeps, ctx: O
     disks: preflight.disks,
     placement,
     latest,
-    fullBecause: standalone ? STANDALONE_REASON : await places.chainEnds(domain.uuid),
-    standalone,
+    fullBecause,
+    standalone: request.kind === 'manual',
     backupId: deps.newBackupId(),
     now: deps.now,
   };

@@ -70,5 +70,10 @@ export function invalidPoint(location: { domainUuid: string; backupId: string | 
 
 /** Oldest first, by creation time, then by id (ids sort by time too). */
 export function sortPoints(points: Manifest[]): Manifest[] {
-  return points.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.backup_id.localeCompare(b.backup_id));
+  return points.sort(olderFirst);
+}
+
+/** Points in the order listings give them: by creation, then by id. */
+export function olderFirst(a: Pick<Manifest, 'created_at' | 'backup_id'>, b: Pick<Manifest, 'created_at' | 'backup_id'>): number {
+  return a.created_at.localeCompare(b.created_at) || a.backup_id.localeCompare(b.backup_id);
 }

@@ -1,4 +1,4 @@
-import { VerificationFailed } from '../errors.js';
+import { BackupNotFound, VerificationFailed } from '../errors.js';
 import type { OperationContext } from '../backup/operation-context.js';
 import { tierTargetsOf } from '../backup/placement.js';
 import type { JobOperation } from '../jobs/job-runner.js';
@@ -12,7 +12,7 @@ import type { PendingInstantStore } from '../restore/pending-instant.js';
 import type { KeyedLock } from '../util/keyed-lock.js';
 import { moveChain } from './move-chain.js';
 import { planDomain } from './plan-domain.js';
-import { locatePoint, scanTiers, type TierTargets } from './tier-view.js';
+import { pointIn, scanTiers, type TierTargets, type TieredScan } from './tier-view.js';
 
 /** The prune job's args: the scheduled point that triggered it, verified before anything goes. */
 export interface PruneRequest {
@@ -64,8 +64,9 @@ export function pruneOperation(deps: PruneDeps): JobOperation {
       const tiers = tierTargetsOf(policy.tiers, deps.byName);
       // The replicator copies none of the domain's points meanwhile.
       return deps.locks.run(job.domain_uuid, async () => {
-        if (afterBackup !== null) await verifyNewPoint(tiers, job.domain_uuid, afterBackup, ctx);
-        const { plan } = await planDomain(policy, tiers, job.domain_uuid, deps.now());
+        // Planning only reads; nothing goes before the new point has verified.
+        const { scan, plan } = await planDomain(policy, tiers, job.domain_uuid, deps.now());
+        if (afterBackup !== null) await verifyNewPoint(scan, job.domain_uuid, afterBackup, ctx);
         for (const warning of plan.warnings) ctx.log.warn({ warning }, 'the policy cannot be met');
         const result: PruneResult = { verified: afterBackup, actions: [], skipped: [], warnings: plan.warnings, duration_ms: 0 };
         const record: PruneRecord = { action: 'prune', planned: plan.actions, done: 0, deleting: null };
@@ -134,8 +135,9 @@ async function runAction(action: PolicyAction, { deps, tiers, domainUuid, record
 }
 
 /** The new point must read back exactly, its own files and its link to its parent, before any older point goes. */
-async function verifyNewPoint(tiers: TierTargets, domainUuid: string, backupId: string, ctx: OperationContext<PruneRecord>): Promise<void> {
-  const holder = await locatePoint(tiers, domainUuid, backupId);
+async function verifyNewPoint(scan: TieredScan, domainUuid: string, backupId: string, ctx: OperationContext<PruneRecord>): Promise<void> {
+  const holder = pointIn(scan, backupId, domainUuid);
+  if (!holder) throw new BackupNotFound(`backup ${backupId} of domain ${domainUuid} is in none of its tiers; nothing was pruned`);
   const verdict = await verifyPointFiles(holder.target, domainUuid, backupId, { signal: ctx.signal, onBytes: (bytes) => ctx.progress.add(bytes) });
   if (verdict.status !== 'ok') {
     throw new VerificationFailed(`backup ${backupId} is ${verdict.status} (${verdict.problems.join('; ')}); nothing was pruned`);

@@ -1,5 +1,5 @@
-import { BackupNotFound, InvalidRepositoryEntry } from '../errors.js';
-import type { InvalidPoint } from '../repo/point-reading.js';
+import { InvalidRepositoryEntry } from '../errors.js';
+import { olderFirst, type InvalidPoint } from '../repo/point-reading.js';
 import { chainsOf } from '../policy/chains.js';
 import type { Manifest } from '../repo/point.js';
 import type { RepositoryTarget } from '../repo/target.js';
@@ -43,7 +43,7 @@ export async function scanTiers(tiers: TierTargets, domainUuid: string): Promise
     const preferred = slowWins.has(backupId) ? tiers.slow : tiers.fast;
     return held.find((c) => c.target === preferred) ?? held[0]!;
   });
-  points.sort((a, b) => (a.manifest.backup_id < b.manifest.backup_id ? -1 : a.manifest.backup_id > b.manifest.backup_id ? 1 : 0));
+  points.sort((a, b) => olderFirst(a.manifest, b.manifest));
   return {
     points,
     invalid: scans.flatMap(({ target, scan }) => scan.invalid.map((i) => ({ ...i, target: target.name }))),
@@ -65,13 +65,6 @@ export function pointIn(scan: TieredScan, backupId: string, domainName: string):
   const untrusted = scan.invalid.find((i) => i.backup_id === backupId);
   if (untrusted) throw new InvalidRepositoryEntry(`backup ${backupId} of domain ${domainName} on target ${untrusted.target} is not trusted: ${untrusted.reason}`);
   return null;
-}
-
-/** The point's copy that counts, or BackupNotFound. */
-export async function locatePoint(tiers: TierTargets, domainUuid: string, backupId: string): Promise<TieredPoint> {
-  const found = pointIn(await scanTiers(tiers, domainUuid), backupId, domainUuid);
-  if (!found) throw new BackupNotFound(`backup ${backupId} of domain ${domainUuid} is in none of its tiers`);
-  return found;
 }
 
 /** The ids of points whose chain `slow` holds whole: every point of it that `fast` has, slow has too. */
