@@ -24,6 +24,8 @@ readonly RGW_NAME=client.rgw.a
 log() { printf '%s ceph.sh: %s\n' "$(date +%T.%3N)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+elapsed() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' "$1" "$EPOCHREALTIME"; }
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -114,6 +116,7 @@ cmd_stop() {
     for f in "$D"/pids/*.pid; do [[ -e $f ]] && pids+=("$(<"$f")"); done
   fi
   mapfile -t -O "${#pids[@]}" pids < <(our_pids "$conf")
+  ((${#pids[@]})) && mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sort -un)
   ((${#pids[@]})) && kill_ours "$conf" TERM "${pids[@]}"
   rm -rf -- "$D"
   log "stopped and removed $D"
@@ -177,7 +180,7 @@ print_keys() {
 }
 
 cmd_start() {
-  local t0=$SECONDS fsid mon_port rgw_port osd_uuid
+  local t0=$EPOCHREALTIME fsid mon_port rgw_port osd_uuid
   cmd_stop
   mkdir -p -- "$D"/{run,crash,log,pids,mon/a,mgr/x,osd/0,rgw/rgw.a}
   touch "$D/$MARKER"
@@ -202,7 +205,7 @@ cmd_start() {
   wait_for 120 "osd.0 up" osd_up
 
   start_rgw
-  log "radosgw answers after $((SECONDS - t0)) s"
+  log "radosgw answers after $(elapsed "$t0") s"
   radosgw-admin -c "$D/ceph.conf" user create --uid "$S3_UID" --display-name "virt-dr test" >"$D/user.json"
   python3 - "$D/state.json" "$D/user.json" <<'PY'
 import json, sys
@@ -213,7 +216,7 @@ with open(sys.argv[1] + ".tmp", "w") as f:
     json.dump(state, f)
 PY
   mv -- "$D/state.json.tmp" "$D/state.json"
-  log "keys ready after $((SECONDS - t0)) s"
+  log "keys ready after $(elapsed "$t0") s"
   print_keys
 }
 
