@@ -107,7 +107,7 @@ const schema = {
       arg: 'repo-path',
     },
     url: {
-      doc: 'One repository target by URL, named "primary": file:///path (a local folder, an NFS or CephFS mount) or ssh://user@host:port/path. Replaces repo.path; several targets go in repo.targets instead.',
+      doc: 'One repository target by URL, named "primary": file:///path (a local folder, an NFS or CephFS mount), ssh://user@host:port/path or s3://bucket/prefix (with repo.s3). Replaces repo.path; several targets go in repo.targets instead.',
       format: String,
       default: '',
       env: 'VIRT_DR_REPO_URL',
@@ -138,6 +138,51 @@ const schema = {
       doc: 'Repository targets, the first the primary (points are published there first, then copied to each other target delay_s seconds later): a list of {name, url, ssh_key, known_hosts, bandwidth_bytes_per_s, delay_s}. Set in the config file.',
       format: Array,
       default: [],
+    },
+    s3: {
+      endpoint: {
+        doc: 'For s3:// targets: the S3 endpoint, http(s)://host:port (a Ceph RADOS Gateway, or any S3 service); addressed path-style. Empty: AWS S3 of repo.s3.region.',
+        format: String,
+        default: '',
+        env: 'VIRT_DR_REPO_S3_ENDPOINT',
+        arg: 'repo-s3-endpoint',
+      },
+      region: {
+        doc: 'For s3:// targets: the region requests are signed for.',
+        format: String,
+        default: 'us-east-1',
+        env: 'VIRT_DR_REPO_S3_REGION',
+        arg: 'repo-s3-region',
+      },
+      access_key: {
+        doc: 'For s3:// targets: the access key id.',
+        format: String,
+        default: '',
+        env: 'VIRT_DR_REPO_S3_ACCESS_KEY',
+        arg: 'repo-s3-access-key',
+      },
+      secret_key: {
+        doc: 'For s3:// targets: the secret access key. It is never logged.',
+        format: String,
+        default: '',
+        env: 'VIRT_DR_REPO_S3_SECRET_KEY',
+        arg: 'repo-s3-secret-key',
+        sensitive: true,
+      },
+      part_size_bytes: {
+        doc: 'For s3:// targets: the size of a multipart upload\'s parts (5 MiB to 5 GiB). An upload holds at most part_size_bytes x parallel_parts in memory.',
+        format: 'nat',
+        default: 16 * 1024 * 1024,
+        env: 'VIRT_DR_REPO_S3_PART_SIZE',
+        arg: 'repo-s3-part-size',
+      },
+      parallel_parts: {
+        doc: 'For s3:// targets: the parts of one file uploaded at once.',
+        format: 'nat',
+        default: 4,
+        env: 'VIRT_DR_REPO_S3_PARALLEL_PARTS',
+        arg: 'repo-s3-parallel-parts',
+      },
     },
   },
   replication: {
@@ -323,6 +368,7 @@ export type AgentConfig = {
     bandwidth_bytes_per_s: number;
     /** As written in the file; `targetSpecs` (repo/target-config.ts) parses them. */
     targets: unknown[];
+    s3: { endpoint: string; region: string; access_key: string; secret_key: string; part_size_bytes: number; parallel_parts: number };
   };
   replication: { concurrency: number };
   metrics: { port: number; address: string };

@@ -207,6 +207,14 @@ export class HostKeyRejected extends VirtDrError {
   readonly retryable = false;
 }
 
+/**
+ * A repository target answered and refused the agent, and will go on refusing until the
+ * operator acts: an S3 service rejected its keys, denied access, or has no such bucket.
+ */
+export class TargetRefused extends VirtDrError {
+  readonly retryable = false;
+}
+
 /** A repository target cannot be reached: the connection failed, timed out or dropped. */
 export class TargetUnreachable extends VirtDrError {
   readonly retryable = true;

@@ -4,7 +4,8 @@ export type { Logger };
 
 /**
  * Paths pino masks wherever they appear in a log line. The bus URL carries RabbitMQ's
- * password and a request's context may carry a Keystone token: neither is ever written.
+ * password, a request's context may carry a Keystone token, and the configuration an S3
+ * secret key (parsed, it is a util/secret.ts Secret): none is ever written.
  */
 const REDACTED_PATHS = [
   'password',
@@ -16,6 +17,9 @@ const REDACTED_PATHS = [
   'context.auth_token',
   'context.token',
   '*.auth_token',
+  'secret_key',
+  '*.secret_key',
+  '*.*.secret_key',
 ];
 
 /**

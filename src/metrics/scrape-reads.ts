@@ -85,7 +85,10 @@ export function shared<T>(read: () => Promise<T>): () => Promise<T> {
     }));
 }
 
-/** Free space per target; a target that fails or misses the deadline is left out and handed to `onError`. */
+/**
+ * Free space per target; a target that fails or misses the deadline is left out and handed
+ * to `onError`, and one with no size to report (an object store) is left out silently.
+ */
 export function freeSpaceReader(
   targets: readonly Pick<RepositoryTarget, 'name' | 'freeSpace'>[],
   timeoutMs: number,
@@ -104,6 +107,6 @@ export function freeSpaceReader(
         ),
       ),
     );
-    return new Map(answers.filter((a) => a !== null));
+    return new Map(answers.filter((a): a is readonly [string, FreeSpace] => a !== null && a[1] !== null));
   };
 }

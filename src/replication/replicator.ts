@@ -261,7 +261,7 @@ export class Replicator {
   /** The due secondaries that are among the plan's chosen ones (`chooseSecondaries`), in its order. */
   private async chosen(domainUuid: string, plan: Plan, due: Secondary[]): Promise<Secondary[]> {
     const all = this.secondariesOf(plan);
-    const free = new Map(await Promise.all(all.map(async (s) => [s.target.name, await s.target.freeSpace().then((f) => f.free_bytes, () => null)] as const)));
+    const free = new Map(await Promise.all(all.map(async (s) => [s.target.name, await s.target.freeSpace().then((f) => f?.free_bytes ?? null, () => null)] as const)));
     const record = await this.record(domainUuid);
     const holding = new Set(Object.entries(record.targets).filter(([, copies]) => copies.points.length > 0).map(([name]) => name));
     return chooseSecondaries(plan, free, holding).flatMap((spec) => due.filter((s) => s.target.name === spec.target));

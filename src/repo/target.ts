@@ -4,8 +4,8 @@ import type { Manifest } from './point.js';
 
 /**
  * The repository port: a place that keeps points, whatever carries the bytes. The file
- * target (a local folder, an NFS or CephFS mount) and the SSH target (a DR node) implement
- * it; backup, restore, verify, delete, list and the start-up sweep use nothing else.
+ * target (a local folder, an NFS or CephFS mount), the SSH target (a DR node) and the S3
+ * target (a bucket of an object store) implement it; backup, restore, verify, delete, list and the start-up sweep use nothing else.
  * `test/integration/repository-target-conformance.test.ts` is its behaviour, and every
  * implementation passes it.
  *
@@ -66,7 +66,8 @@ export interface RepositoryTarget {
   /** After a crash: finishes a delete that committed, rolls back one that did not. Safe to repeat. */
   finishDelete(domainUuid: string, backupId: string): Promise<'deleted' | 'kept'>;
 
-  freeSpace(): Promise<FreeSpace>;
+  /** Null for a target with no fixed size to report (an object store). */
+  freeSpace(): Promise<FreeSpace | null>;
 
   /**
    * Local folders holding these points' files, laid out as on the target (so a point's

@@ -1,20 +1,21 @@
 /**
  * The repository port's behaviour (src/repo/target.ts), one suite that every target
- * passes: the file target, and the SSH target against a real sshd on loopback. Points are
- * real qcow2 chains made with qemu-img and qemu-io; what a call left on the target is
- * checked in the target's root folder itself, not only through the port.
+ * passes: the file target, the SSH target against a real sshd on loopback, and the S3
+ * target against a real single-node Ceph. Points are real qcow2 chains made with qemu-img
+ * and qemu-io; what a call left on the target is checked on the target itself (its folder,
+ * or its bucket), not only through the port.
  */
-import { mkdir, readdir, readFile, rm, statfs, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupNotFound, InvalidArgument, InvalidRepositoryEntry, VerificationFailed } from '../../src/errors.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { buildRepoChain, chainBackupId, flattenedSha256, flattenedSha256At, sha256Of } from '../support/repo-chain.js';
-import { fileTargetFactory, HOST_A, HOST_B, sshTargetFactory, type TargetFactory, type TargetUnderTest } from '../support/target-conformance.js';
+import { fileTargetFactory, HOST_A, HOST_B, s3TargetFactory, sshTargetFactory, type TargetFactory, type TargetUnderTest } from '../support/target-conformance.js';
 
 const WORK = '/var/lib/virt-dr-test/target-conformance';
-const FACTORIES: TargetFactory[] = [fileTargetFactory, sshTargetFactory];
+const FACTORIES: TargetFactory[] = [fileTargetFactory, sshTargetFactory, s3TargetFactory];
 
 let domainCount = 0;
 const nextDomain = () => `c0f0a000-0000-4000-8000-${String(++domainCount).padStart(12, '0')}`;
@@ -78,7 +79,7 @@ describe.each(FACTORIES)('the repository port on a $kind target', (factory) => {
     await writeFile(join(staging, 'vda.qcow2'), await readFile(join(scratch.pointDir(domainUuid, built!.backup_id), 'vda.qcow2')));
     await under.target.publishPoint(built!, staging);
     expect(await under.target.getPoint(domainUuid, built!.backup_id)).toEqual(built);
-    expect(await readdir(join(under.rootOnDisk, domainUuid))).toEqual([built!.backup_id]);
+    expect(await under.entries(domainUuid)).toEqual([built!.backup_id]);
   });
 
   it('never lists a point whose publish did not finish, nor one whose bytes do not match its manifest', async () => {
@@ -98,21 +99,19 @@ describe.each(FACTORIES)('the repository port on a $kind target', (factory) => {
   it('reports entries that are not what they claim, and never follows them', async () => {
     const { domainUuid, manifests } = await publishedChain(1);
     const real = manifests[0]!;
-    const domainDir = join(under.rootOnDisk, domainUuid);
-    // A folder named like a point that is a symlink to the real one.
+    // A folder named like a point that is another name of the real one.
     const linked = chainBackupId(50);
-    await symlink(join(domainDir, real.backup_id), join(domainDir, linked));
+    await under.plantAlias(domainUuid, real.backup_id, linked);
     // A point whose manifest names another domain.
     const stray = chainBackupId(51);
-    await mkdir(join(domainDir, stray));
-    await writeFile(join(domainDir, stray, 'manifest.json'), JSON.stringify({ ...real, backup_id: stray, domain_uuid: nextDomain() }));
+    await under.plantFile(domainUuid, `${stray}/manifest.json`, JSON.stringify({ ...real, backup_id: stray, domain_uuid: nextDomain() }));
 
     const scan = await under.target.scanPoints(domainUuid);
     expect(scan.points.map((p) => p.backup_id)).toEqual([real.backup_id]);
     expect(scan.invalid.map((i) => i.backup_id).sort()).toEqual([linked, stray]);
     await expect(under.target.getPoint(domainUuid, linked)).rejects.toBeInstanceOf(InvalidRepositoryEntry);
     expect(await under.target.deletePoint(domainUuid, linked, {})).toBeNull();
-    expect((await readdir(domainDir)).sort()).toEqual([real.backup_id, linked, stray].sort());
+    expect(await under.entries(domainUuid)).toEqual([real.backup_id, linked, stray].sort());
   });
 
   it('deletes a point no other point builds on, and nothing else; an absent point is null', async () => {
@@ -120,7 +119,7 @@ describe.each(FACTORIES)('the repository port on a $kind target', (factory) => {
     const [older, newest] = manifests as [Manifest, Manifest];
     const report = await under.target.deletePoint(domainUuid, newest.backup_id, {});
     expect(report).toMatchObject({ backup_id: newest.backup_id, merged_into: [] });
-    expect(await readdir(join(under.rootOnDisk, domainUuid))).toEqual([older.backup_id]);
+    expect(await under.entries(domainUuid)).toEqual([older.backup_id]);
     expect(await under.target.deletePoint(domainUuid, newest.backup_id, {})).toBeNull();
     expect(await under.target.finishDelete(domainUuid, newest.backup_id)).toBe('deleted');
   });
@@ -132,19 +131,19 @@ describe.each(FACTORIES)('the repository port on a $kind target', (factory) => {
     await writeFile(join(mine, 'vda.qcow2'), 'leftover');
     const report = await under.target.sweep();
     expect(report.kept.some((k) => k.path.includes(`.partial-${HOST_B}-${chainBackupId(61)}`))).toBe(true);
-    const left = await readdir(join(under.rootOnDisk, domainUuid));
+    const left = await under.entries(domainUuid);
     expect(left.some((n) => n.startsWith(`.partial-${HOST_A}-`))).toBe(false);
     expect(left).toContain(`.partial-${HOST_B}-${chainBackupId(61)}`);
     await under.otherHost.discardPartial(domainUuid, chainBackupId(61));
-    expect(await readdir(join(under.rootOnDisk, domainUuid))).toEqual([]);
+    expect(await under.entries(domainUuid)).toEqual([]);
   });
 
-  it("reports the file system's free and total bytes", async () => {
-    await mkdir(under.rootOnDisk, { recursive: true });
+  it("reports its file system's free and total bytes, or null when it has no size (an object store)", async () => {
     const space = await under.target.freeSpace();
-    const fs = await statfs(under.rootOnDisk);
-    expect(space.total_bytes).toBe(fs.blocks * fs.bsize);
-    expect(Math.abs(space.free_bytes - fs.bavail * fs.bsize)).toBeLessThan(256 << 20);
+    const expected = await under.expectedSpace();
+    if (expected === null) return expect(space).toBeNull();
+    expect(space?.total_bytes).toBe(expected.total_bytes);
+    expect(Math.abs(space!.free_bytes - expected.free_bytes)).toBeLessThan(256 << 20);
   });
 
   it('refuses ids and UUIDs that are not ones before any path is built', async () => {

@@ -8,7 +8,7 @@ import { InvalidArgument } from '../../src/errors.js';
 import { backingNameLocation, qcow2BackingFile } from '../../src/repo/ssh/qcow2-backing.js';
 import { shellQuoted } from '../../src/repo/ssh/remote-hash.js';
 import { parseSshUrl, sshLocation } from '../../src/repo/ssh/ssh-url.js';
-import { TokenBucket } from '../../src/repo/ssh/throttle.js';
+import { TokenBucket } from '../../src/repo/throttle.js';
 
 describe('parseSshUrl', () => {
   it('reads user, host, port (22 by default) and the absolute root', () => {

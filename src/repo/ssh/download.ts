@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidRepositoryEntry, TargetOperationFailed } from '../../errors.js';
+import type { Downloaded } from '../open-copies.js';
 import type { RemoteFile, RemoteFs } from './remote-fs.js';
-import type { TokenBucket } from './throttle.js';
+import type { TokenBucket } from '../throttle.js';
 
 /**
  * A remote file read whole and hashed as it streams, optionally written into a local file
@@ -11,7 +12,7 @@ import type { TokenBucket } from './throttle.js';
  * round trip would cap a long link), and each chunk is hashed and written before the
  * next is asked for, so memory stays at IN_FLIGHT chunks whatever the file's size.
  */
-export interface DownloadOptions {
+export interface RemoteReadOptions {
   signal: AbortSignal;
   bucket: TokenBucket | null;
   onBytes?: (bytes: number) => void;
@@ -19,16 +20,11 @@ export interface DownloadOptions {
   sink?: FileHandle;
 }
 
-export interface Downloaded {
-  size: number;
-  sha256: string;
-}
-
 const CHUNK = 64 * 1024;
 const IN_FLIGHT = 16;
 
 /** Reads the regular file `path` (it is fstat-ed after opening, so a folder or device is refused). */
-export async function downloadHashed(fs: RemoteFs, path: string, options: DownloadOptions): Promise<Downloaded> {
+export async function downloadHashed(fs: RemoteFs, path: string, options: RemoteReadOptions): Promise<Downloaded> {
   const file = await fs.open(path, 'r');
   try {
     if (!(await fs.fstat(file)).isFile()) throw new InvalidRepositoryEntry(`${path} on the target is not a regular file`);
@@ -38,7 +34,7 @@ export async function downloadHashed(fs: RemoteFs, path: string, options: Downlo
   }
 }
 
-async function streamFile(fs: RemoteFs, file: RemoteFile, options: DownloadOptions): Promise<Downloaded> {
+async function streamFile(fs: RemoteFs, file: RemoteFile, options: RemoteReadOptions): Promise<Downloaded> {
   const hash = createHash('sha256');
   const pending: Promise<Buffer>[] = [];
   let nextRequest = 0;

@@ -7,9 +7,10 @@ import type { TransferOptions } from '../target.js';
 import { MANIFEST } from '../point-reading.js';
 import type { RepositoryLayout } from '../layout.js';
 import type { PointListing } from '../point-listing.js';
+import { alreadyPublished } from '../published-point.js';
 import type { RemoteHasher } from './remote-hash.js';
 import type { RemoteFs } from './remote-fs.js';
-import type { TokenBucket } from './throttle.js';
+import type { TokenBucket } from '../throttle.js';
 import { uploadFile, writeRemoteFileAtomic } from './upload.js';
 
 /**
@@ -42,7 +43,7 @@ export async function publishPoint(ctx: PublishContext, manifest: Manifest, from
   const signal = options.signal ?? new AbortController().signal;
   const finalDir = ctx.layout.pointDir(domainUuid, backupId);
   const staging = ctx.layout.partialDir(domainUuid, backupId);
-  if (await alreadyPublished(ctx, manifest)) {
+  if (await alreadyPublished(ctx.listing, manifest, ctx.name)) {
     // What beginPoint made for it is not needed any more.
     if ((await ctx.fs.kind(staging)) === 'directory') await ctx.fs.removeTree(staging);
     return;
@@ -75,19 +76,6 @@ export async function publishPoint(ctx: PublishContext, manifest: Manifest, from
   await writeRemoteFileAtomic(ctx.fs, temporary, posix.join(staging, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
   await ctx.fs.rename(staging, finalDir);
   log.info('point published on the target');
-}
-
-/**
- * True when the point is there already with the same disks (a publish whose reply was
- * lost, repeated); a different or untrusted point by that id is refused, never replaced.
- */
-async function alreadyPublished(ctx: PublishContext, manifest: Manifest): Promise<boolean> {
-  const existing = await ctx.listing.readTrustedPoint(manifest.domain_uuid, manifest.backup_id);
-  if (!existing) return false;
-  const disksOf = (m: Manifest) => JSON.stringify(m.disks.map((d) => [d.file, d.size, d.sha256]));
-  if (existing.valid && disksOf(existing.manifest) === disksOf(manifest)) return true;
-  const why = existing.valid ? 'with other disks' : `and is not trusted: ${existing.reason}`;
-  throw new InvalidRepositoryEntry(`backup ${manifest.backup_id} already exists on target ${ctx.name} ${why}; it is kept`);
 }
 
 /** Whatever an earlier attempt left in the staging folder that the point does not name. */

@@ -3,7 +3,7 @@ import type { Logger } from '../../log.js';
 import type { SshConnection } from './connection.js';
 import { downloadHashed } from './download.js';
 import type { RemoteFs } from './remote-fs.js';
-import type { TokenBucket } from './throttle.js';
+import type { TokenBucket } from '../throttle.js';
 
 /**
  * The sha256 of a file as the target stores it, to verify an upload.

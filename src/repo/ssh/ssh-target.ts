@@ -1,8 +1,7 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { InvalidRepositoryEntry } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { isUuid } from '../../util/ids.js';
 import type { DeleteOptions, DeleteReport } from '../delete-point.js';
 import { MERGE_SUFFIX } from '../merge-child.js';
 import { childrenOf } from '../point-chain.js';
@@ -12,13 +11,15 @@ import { SshConnection } from './connection.js';
 import { checkedBackupId, RepositoryLayout } from '../layout.js';
 import { PointListing } from '../point-listing.js';
 import { ListedTarget } from '../listed-target.js';
-import { OPENED_PREFIX, openPoints } from './open-points.js';
+import { openCopies, type DownloadOptions } from '../open-copies.js';
+import { LocalSpool } from '../local-spool.js';
+import { downloadHashed } from './download.js';
 import { publishPoint } from './publish.js';
 import { qcow2BackingFile } from './qcow2-backing.js';
 import { RemoteHasher } from './remote-hash.js';
 import { RemoteFs } from './remote-fs.js';
 import { sshLocation, type SshUrl } from './ssh-url.js';
-import { bucketFor, type TokenBucket } from './throttle.js';
+import { bucketFor, type TokenBucket } from '../throttle.js';
 
 export interface SshTargetOptions {
   name: string;
@@ -46,8 +47,8 @@ const FOLDER_MODE = 0o750;
  * rules on the far side of one SFTP session (see docs/ARCHITECTURE.md, "SSH target").
  * The modules next to this one each do one part: connection.ts (the session, host key,
  * errors), remote-fs.ts (SFTP without following links), listing.ts (trust), publish.ts
- * and upload.ts (staging, resume, verify, publish by rename), open-points.ts (verified
- * local copies), throttle.ts (the bandwidth limit).
+ * and upload.ts (staging, resume, verify, publish by rename), download.ts (hashed reads for
+ * ../open-copies.ts' verified local copies), ../throttle.ts (the bandwidth limit).
  */
 export class SshTarget extends ListedTarget implements RepositoryTarget {
   readonly name: string;
@@ -60,9 +61,10 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
   protected readonly listing: PointListing;
   private readonly hasher: RemoteHasher;
   private readonly bucket: TokenBucket | null;
+  private readonly spool: LocalSpool;
   private readonly log: Logger;
 
-  constructor(private readonly options: SshTargetOptions) {
+  constructor(options: SshTargetOptions) {
     super();
     this.name = options.name;
     this.location = sshLocation(options.url);
@@ -81,10 +83,11 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
     this.listing = new PointListing(this.fs, this.layout);
     this.bucket = bucketFor(options.bandwidthBytesPerS);
     this.hasher = new RemoteHasher(this.connection, this.fs, this.bucket, this.log);
+    this.spool = new LocalSpool(options.spoolRoot, options.cacheRoot, this.layout);
   }
 
   stagingFolder(domainUuid: string, backupId: string): string {
-    return join(this.options.spoolRoot, posix.basename(this.layout.domainDir(domainUuid)), checkedBackupId(backupId));
+    return this.spool.folder(domainUuid, backupId);
   }
 
   /**
@@ -93,9 +96,7 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
    * host (another host's sweep leaves it) until publishPoint fills and renames it.
    */
   async beginPoint(domainUuid: string, backupId: string): Promise<string> {
-    const folder = this.stagingFolder(domainUuid, backupId);
-    await rm(folder, { recursive: true, force: true });
-    await mkdir(folder, { recursive: true, mode: FOLDER_MODE });
+    const folder = await this.spool.fresh(domainUuid, backupId);
     await this.ensureDomainFolder(domainUuid);
     const staging = this.layout.partialDir(domainUuid, backupId);
     const found = await this.removeOwnStaging(staging);
@@ -125,7 +126,7 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
   }
 
   async discardPartial(domainUuid: string, backupId: string): Promise<void> {
-    await rm(this.stagingFolder(domainUuid, backupId), { recursive: true, force: true });
+    await this.spool.discard(domainUuid, backupId);
     await this.removeOwnStaging(this.layout.partialDir(domainUuid, backupId));
   }
 
@@ -170,14 +171,13 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
 
   openPoints(domainUuid: string, backupIds: readonly string[], options?: TransferOptions): Promise<OpenedPoints> {
     const ctx = {
-      fs: this.fs,
-      layout: this.layout,
-      bucket: this.bucket,
-      cacheRoot: this.options.cacheRoot,
+      cacheRoot: this.spool.cacheRoot,
       name: this.name,
       getPoint: (uuid: string, id: string) => this.getPoint(uuid, id),
+      download: (uuid: string, id: string, file: string, sink: FileHandle, opts: DownloadOptions) =>
+        downloadHashed(this.fs, posix.join(this.layout.pointDir(uuid, id), file), { ...opts, bucket: this.bucket, sink }),
     };
-    return openPoints(ctx, domainUuid, backupIds, options);
+    return openCopies(ctx, domainUuid, backupIds, options);
   }
 
   /**
@@ -188,8 +188,7 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
    */
   async sweep(): Promise<SweepReport> {
     const report: SweepReport = { removed: [], invalid: [], kept: [] };
-    report.removed.push(...(await removeLocalEntries(this.options.spoolRoot, isUuid)));
-    report.removed.push(...(await removeLocalEntries(this.options.cacheRoot, (n) => n.startsWith(OPENED_PREFIX))));
+    report.removed.push(...(await this.spool.sweep()));
     // Named by the target's URL: a path on the far side means nothing on this host.
     await this.sweepDomains(report, (path) => this.removeOwnStaging(path), (path) => `${this.location}${path.slice(this.layout.root.length)}`);
     return report;
@@ -248,18 +247,4 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
       await this.fs.closeQuietly(remote);
     }
   }
-}
-
-/** Removes the entries of a local folder this target made (by name); their paths. */
-async function removeLocalEntries(folder: string, ours: (name: string) => boolean): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(folder);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const removed = names.filter(ours).map((n) => join(folder, n));
-  for (const path of removed) await rm(path, { recursive: true, force: true });
-  return removed;
 }

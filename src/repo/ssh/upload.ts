@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { VerificationFailed } from '../../errors.js';
 import { openRegularFile } from '../../util/no-follow-fs.js';
 import type { RemoteFile, RemoteFs } from './remote-fs.js';
-import { throttled, type TokenBucket } from './throttle.js';
+import { throttled, type TokenBucket } from '../throttle.js';
 
 /**
  * One local file onto the target, resumable and with bounded memory.

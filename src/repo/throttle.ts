@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { sleep } from '../../util/abortable-sleep.js';
+import { sleep } from '../util/abortable-sleep.js';
 
 /**
  * A target's bandwidth limit. One bucket per target, shared by every transfer to and from
