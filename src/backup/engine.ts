@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { HypervisorError, RepairPending } from '../errors.js';
+import { HypervisorError, RepairPending, TargetUnreachable } from '../errors.js';
 import type { DomainDisk } from '../libvirt/domain-xml.js';
 import type { HypervisorDomain } from '../libvirt/hypervisor.js';
 import type { RepositoryTarget } from '../repo/target.js';
@@ -151,10 +151,11 @@ export const FIRST_REPAIR_RETRY_MS = 1000;
 export const LONGEST_REPAIR_RETRY_MS = 60_000;
 
 /**
- * Runs a repair, and runs it again while it fails only because libvirt could not be
- * reached: libvirtd stayed away longer than the reconnect timeout, or a call with a side
- * effect (a commit, an abort) lost its connection, so whether it happened is unknown.
- * Repeating is safe because a repair reads the domain's state before it changes
+ * Runs a repair, and runs it again while it fails only because libvirt or the repository
+ * target could not be reached: libvirtd stayed away longer than the reconnect timeout, a
+ * call with a side effect (a commit, an abort) lost its connection, or a remote target
+ * (SSH, S3) does not answer, so whether the point was published is unknown. Repeating is
+ * safe because a repair reads the domain's and the target's state before it changes
  * anything. It gives up at REPAIR_DEADLINE_MS with the last error, and the job runner
  * keeps the repair pending from there.
  */
@@ -167,8 +168,9 @@ export async function repairWhileUnreachable<T>(
     try {
       return await repair();
     } catch (err) {
-      if (!(err instanceof HypervisorError && err.retryable) || deadline.aborted) throw err;
-      log.warn({ err: err.message, retry_in_ms: pause }, 'the repair could not reach libvirt; retrying');
+      const unreachable = (err instanceof HypervisorError && err.retryable) || err instanceof TargetUnreachable;
+      if (!unreachable || deadline.aborted) throw err;
+      log.warn({ err: err.message, retry_in_ms: pause }, `the repair could not reach ${err instanceof TargetUnreachable ? 'the repository target' : 'libvirt'}; retrying`);
       await sleep(pause, deadline).catch(() => {
         throw err;
       });

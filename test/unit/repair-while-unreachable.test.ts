@@ -9,7 +9,7 @@ import {
   repairWhileUnreachable,
   takeAndPublish,
 } from '../../src/backup/engine.js';
-import { HypervisorError, RepairPending, ToolFailed } from '../../src/errors.js';
+import { HypervisorError, RepairPending, TargetUnreachable, ToolFailed } from '../../src/errors.js';
 import type { RepositoryTarget } from '../../src/repo/target.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { silentLog } from '../support/job-runner-fakes.js';
@@ -42,6 +42,14 @@ describe('repairWhileUnreachable', () => {
     await expect(done).resolves.toBe('repaired');
     const pauses = times.slice(1).map((t, i) => t - times[i]!);
     expect(pauses).toEqual([FIRST_REPAIR_RETRY_MS, 2000, 4000, 8000, 16_000, 32_000, LONGEST_REPAIR_RETRY_MS, LONGEST_REPAIR_RETRY_MS]);
+  });
+
+  it('runs it again while the repository target does not answer (whether the point landed is unknown)', async () => {
+    const { repair, times } = repairFailing(new TargetUnreachable('uploading on s3://b: no answer'), new TargetUnreachable('again'));
+    const done = repairWhileUnreachable(repair, silentLog);
+    await vi.runAllTimersAsync();
+    await expect(done).resolves.toBe('repaired');
+    expect(times).toEqual([0, FIRST_REPAIR_RETRY_MS, FIRST_REPAIR_RETRY_MS + 2000]);
   });
 
   it('does not repeat a repair that failed for another reason', async () => {

@@ -38,9 +38,10 @@ export async function settleCheckpointBackup(
   deps: CheckpointSettleDeps,
 ): Promise<{ pointPublished: boolean }> {
   const { domain, repo, chainHead, log, signal } = deps;
+  // The guest first: a remote target that does not answer must not keep it frozen.
+  if (domain) await releaseGuest(record, domain, log);
   const pointPublished = await repo.hasPoint(record.domain_uuid, record.backup_id);
   if (domain) {
-    await releaseGuest(record, domain, log);
     if (record.phase === 'copying' && (await writesInto(domain, record.staging))) {
       log.warn({ staging: record.staging }, 'aborting the backup job this backup left running');
       await abortBackupJob(domain, signal);
