@@ -30,7 +30,9 @@ export function s3Failure(err: unknown, step: string, where: S3Where, signal?: A
     return new TargetRefused(`${at}: bucket ${where.bucket} does not exist; create it first (the agent never creates buckets)`, { cause: err });
   }
   if (REFUSED_CREDENTIALS.has(name) || status === 403) {
-    return new TargetRefused(`${at}: the service refused the agent's keys (${name}); check repo.s3.access_key and repo.s3.secret_key`, { cause: err });
+    // A HEAD's answer has no body, so no error code: only its status says why.
+    const why = REFUSED_CREDENTIALS.has(name) ? name : `HTTP ${status}`;
+    return new TargetRefused(`${at}: the service refused the agent's keys (${why}); check repo.s3.access_key and repo.s3.secret_key`, { cause: err });
   }
   const code = error.code ?? error.cause?.code;
   if ((code !== undefined && NETWORK_CODES.has(code)) || name === 'TimeoutError' || (status === undefined && name !== 'NoSuchKey' && name !== 'NotFound')) {

@@ -81,23 +81,24 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
   }
 
   /**
-   * Empties (or makes) the local spool folder the point's files are produced in, and claims
-   * the point's keys for this host with its staging marker (what an earlier attempt left
-   * under them goes first). Wrong keys or a missing bucket fail here, before any byte.
+   * Claims the point's keys for this host with its staging marker (what an earlier attempt
+   * left under them goes first), then empties (or makes) the local spool folder the point's
+   * files are produced in. Wrong keys, a missing bucket or no answer fail here, before a
+   * byte is written anywhere.
    */
   async beginPoint(domainUuid: string, backupId: string): Promise<string> {
-    const folder = await this.spool.fresh(domainUuid, backupId);
+    this.spool.folder(domainUuid, backupId);
     await this.checkDomainFolder(domainUuid);
     await this.staging.clear(domainUuid, backupId);
     await this.staging.mark(domainUuid, backupId);
-    return folder;
+    return this.spool.fresh(domainUuid, backupId);
   }
 
   /**
    * Stores the point whose files are in `from`: each disk is uploaded to its final key and
    * verified (s3-upload.ts), one already stored there by an interrupted attempt is kept,
-   * anything else under the point's keys goes, and the manifest is put last: that PUT
-   * publishes the point. The staging marker goes after it.
+   * anything else under the point's keys goes (objects and abandoned uploads), and the
+   * manifest is put last: that PUT publishes the point. The staging marker goes after it.
    */
   async publishPoint(manifest: Manifest, from: string, options: TransferOptions = {}): Promise<void> {
     const { domain_uuid: domainUuid, backup_id: backupId } = manifest;
@@ -122,6 +123,8 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
       await uploadVerified(this.objects, key, local, disk, { partSizeBytes, parallelParts, signal, bucket: this.bucket, onBytes: options.onBytes });
       log.info({ file: disk.file, bytes: disk.size }, 'disk file stored and verified on the target');
     }
+    // Uploads an interrupted attempt left (the claim says they are this host's) go too.
+    for (const upload of await this.objects.pendingUploads(`${pointKey}/`)) await this.objects.abortUpload(upload);
     const named = new Set(manifest.disks.map((d) => `${pointKey}/${d.file}`));
     const strays = (await this.objects.listKeys(`${pointKey}/`)).filter((o) => !named.has(o.key));
     await this.objects.deleteKeys(strays.map((o) => o.key));
