@@ -33,6 +33,8 @@ import { backupIdAt } from '../support/hostile-repo.js';
 import { writePointFiles } from '../support/point-files.js';
 import { buildRepoChain, flattenedSha256, flattenedSha256At } from '../support/repo-chain.js';
 import { bucketKeys } from '../support/target-conformance.js';
+import { moveChain } from '../../src/tiers/move-chain.js';
+import { scanTiers } from '../../src/tiers/tier-view.js';
 
 const WORK = '/var/lib/virt-dr-test/s3-target';
 const BUCKET = 'virt-dr-s3-target';
@@ -233,6 +235,30 @@ describe('the object layout', () => {
     await target.deletePoint(domainUuid, newest.backup_id, {});
     expect(await keysOf(domainUuid)).toEqual(before.filter((k) => !k.includes(`/${newest.backup_id}/`)));
     expect((await target.listPoints(domainUuid)).map((m) => m.backup_id)).toEqual(manifests.slice(0, 2).map((m) => m.backup_id));
+  });
+});
+
+describe('S3 as a tier and a copy target', () => {
+  it('takes a chain moved from a file fast tier (copy, verify, switch, remove), and gives each point back with its content', async () => {
+    const fast = new FileRepository(join(WORK, 'tier-fast'), HOST, { name: 'ssd' });
+    const slow = s3Target({ name: 'ceph' });
+    const domainUuid = nextDomain();
+    const chain = await buildRepoChain(fast, { domainUuid, points: 3, seed: 31 });
+    const content = await Promise.all(chain.map((m) => flattenedSha256(fast, domainUuid, m.backup_id)));
+    const report = await moveChain(fast, slow, domainUuid, chain, 'slow');
+    expect(report.copied).toEqual(chain.map((m) => m.backup_id));
+    expect(await fast.listPoints(domainUuid)).toEqual([]);
+    expect((await scanTiers({ fast, slow, manual: fast }, domainUuid)).points.map((p) => [p.manifest.backup_id, p.target.name])).toEqual(
+      chain.map((m) => [m.backup_id, 'ceph']),
+    );
+    const opened = await slow.openPoints(domainUuid, chain.map((m) => m.backup_id));
+    try {
+      for (const [i, manifest] of chain.entries()) {
+        expect(await flattenedSha256At({ ...manifest, tier: 'slow' }, opened.dirOf(manifest.backup_id), WORK)).toEqual(content[i]);
+      }
+    } finally {
+      await opened.release();
+    }
   });
 });
 
