@@ -8,7 +8,7 @@ import type { Manifest, PointDisk } from './point.js';
  * trusted point of the same domain; a parent that is gone or untrusted makes the point
  * unrestorable (PointCorrupt), since its files are only the differences to that parent.
  */
-export async function pointChain(repo: RepositoryTarget, domainUuid: string, backupId: string): Promise<Manifest[]> {
+export async function pointChain(repo: Pick<RepositoryTarget, 'getPoint'>, domainUuid: string, backupId: string): Promise<Manifest[]> {
   const chain = [await repo.getPoint(domainUuid, backupId)];
   for (let parent = chain[0]!.parent; parent !== null; parent = chain.at(-1)!.parent) {
     if (chain.some((m) => m.backup_id === parent)) throw new PointCorrupt(`the chain of backup ${backupId} loops at ${parent}`);

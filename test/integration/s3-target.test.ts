@@ -23,7 +23,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { InvalidRepositoryEntry, TargetRefused, TargetUnreachable } from '../../src/errors.js';
+import { TargetRefused, TargetUnreachable } from '../../src/errors.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { S3Target, type S3TargetOptions } from '../../src/repo/s3/s3-target.js';
@@ -227,14 +227,90 @@ describe('the object layout', () => {
     expect(await flattenedSha256At(newest, join(download, domainUuid, newest.backup_id), WORK)).toEqual(await flattenedSha256(scratch, domainUuid, newest.backup_id));
   });
 
-  it('a delete removes every object of the point and nothing else; a point with children is kept', async () => {
-    const [, middle, newest] = manifests as [Manifest, Manifest, Manifest];
+  it('a delete of a leaf removes every object of the point and nothing else', async () => {
+    const newest = manifests[2]!;
     const before = await keysOf(domainUuid);
-    await expect(target.deletePoint(domainUuid, middle.backup_id, {})).rejects.toBeInstanceOf(InvalidRepositoryEntry);
-    expect(await keysOf(domainUuid)).toEqual(before);
     await target.deletePoint(domainUuid, newest.backup_id, {});
     expect(await keysOf(domainUuid)).toEqual(before.filter((k) => !k.includes(`/${newest.backup_id}/`)));
     expect((await target.listPoints(domainUuid)).map((m) => m.backup_id)).toEqual(manifests.slice(0, 2).map((m) => m.backup_id));
+  });
+});
+
+describe('deleting a point other points build on', () => {
+  let scratch: FileRepository;
+  beforeAll(() => {
+    scratch = new FileRepository(join(WORK, 'merge-scratch'), HOST);
+  });
+
+  /** A chain of four published to S3, and each point's content. */
+  async function publishedChain(target: S3Target) {
+    const domainUuid = nextDomain();
+    const chain = await buildRepoChain(scratch, { domainUuid, points: 4, seed: domainCount, disks: [{ target: 'vda', format: 'qcow2' }, { target: 'vdb', format: 'qcow2' }] });
+    for (const manifest of chain) await target.publishPoint(manifest, scratch.pointDir(domainUuid, manifest.backup_id));
+    const content = new Map(await Promise.all(chain.map(async (m) => [m.backup_id, await flattenedSha256(scratch, domainUuid, m.backup_id)] as const)));
+    return { domainUuid, chain, content };
+  }
+
+  /** Every point's content read back from S3. */
+  async function contentOnS3(target: S3Target, domainUuid: string): Promise<Map<string, Record<string, string>>> {
+    const points = await target.listPoints(domainUuid);
+    const opened = await target.openPoints(domainUuid, points.map((p) => p.backup_id));
+    try {
+      return new Map(await Promise.all(points.map(async (p) => [p.backup_id, await flattenedSha256At(p, opened.dirOf(p.backup_id), WORK)] as const)));
+    } finally {
+      await opened.release();
+    }
+  }
+
+  it.each([
+    ['the full', 0],
+    ['a middle point', 1],
+  ])('merges %s into its child: every object of it goes, the rest read as before', async (_what, index) => {
+    const target = s3Target();
+    const { domainUuid, chain, content } = await publishedChain(target);
+    const deleted = chain[index]!;
+    const report = await target.deletePoint(domainUuid, deleted.backup_id, {});
+    expect(report?.merged_into).toEqual([chain[index + 1]!.backup_id]);
+    content.delete(deleted.backup_id);
+    expect(await contentOnS3(target, domainUuid)).toEqual(content);
+    const keys = await keysOf(domainUuid);
+    expect(keys.filter((k) => k.includes(`/${deleted.backup_id}/`) || k.includes('virtdr-merge') || k.includes('.partial-'))).toEqual([]);
+    expect((await target.getPoint(domainUuid, chain[index + 1]!.backup_id)).parent).toBe(deleted.parent);
+  });
+
+  it('a crash before a merge commits leaves the point and its child as they were; finishDelete keeps it', async () => {
+    const target = s3Target();
+    const { domainUuid, chain, content } = await publishedChain(target);
+    const objects = (target as unknown as { objects: { put: (key: string, body: Buffer) => Promise<unknown> } }).objects;
+    const put = objects.put.bind(objects);
+    objects.put = async (key, body) => {
+      if (key.endsWith('manifest.json.virtdr-merge')) throw new Error('crash before the commit');
+      return put(key, body);
+    };
+    await expect(target.deletePoint(domainUuid, chain[1]!.backup_id, {})).rejects.toThrow('crash before the commit');
+    objects.put = put;
+    expect((await keysOf(domainUuid)).some((k) => k.endsWith('.virtdr-merge'))).toBe(true);
+    expect(await target.finishDelete(domainUuid, chain[1]!.backup_id)).toBe('kept');
+    expect(await contentOnS3(target, domainUuid)).toEqual(content);
+    expect((await keysOf(domainUuid)).filter((k) => k.includes('virtdr-merge') || k.includes('.partial-'))).toEqual([]);
+  });
+
+  it('a crash after a merge commits is finished forward by finishDelete', async () => {
+    const target = s3Target();
+    const { domainUuid, chain, content } = await publishedChain(target);
+    const objects = (target as unknown as { objects: { copy: (...args: unknown[]) => Promise<void> } }).objects;
+    const copy = objects.copy.bind(objects);
+    let copies = 0;
+    objects.copy = async (...args) => {
+      if (++copies === 2) throw new Error('crash after the commit');
+      return copy(...args);
+    };
+    await expect(target.deletePoint(domainUuid, chain[1]!.backup_id, {})).rejects.toThrow('crash after the commit');
+    objects.copy = copy;
+    expect(await target.finishDelete(domainUuid, chain[1]!.backup_id)).toBe('deleted');
+    content.delete(chain[1]!.backup_id);
+    expect(await contentOnS3(target, domainUuid)).toEqual(content);
+    expect((await keysOf(domainUuid)).filter((k) => k.includes(`/${chain[1]!.backup_id}/`) || k.includes('virtdr-merge') || k.includes('.partial-'))).toEqual([]);
   });
 });
 

@@ -20,6 +20,7 @@ import type { S3Settings } from '../target-config.js';
 import { bucketFor, type TokenBucket } from '../throttle.js';
 import { makeS3Client } from './s3-client.js';
 import { keyOf, rootOf, s3Entries } from './s3-entries.js';
+import { mergeIntoChildren, pendingMerges, settleMerges, type MergeContext } from './s3-merge.js';
 import { S3Objects } from './s3-objects.js';
 import { S3Staging } from './s3-staging.js';
 import { alreadyStored, uploadVerified } from './s3-upload.js';
@@ -47,7 +48,8 @@ export interface S3TargetOptions {
  * opens with plain qemu-img. See docs/ARCHITECTURE.md, "S3 target". The modules next to
  * this one each do one part: s3-client.ts (the client, Content-MD5), s3-objects.ts (the
  * calls, typed errors), s3-entries.ts (the bucket as folders; a point is its manifest),
- * s3-staging.ts (whose unpublished objects are whose), s3-upload.ts (multipart, verified).
+ * s3-staging.ts (whose unpublished objects are whose), s3-upload.ts (multipart, verified),
+ * s3-merge.ts (a delete's merge into the children, on local copies).
  */
 export class S3Target extends ListedTarget implements RepositoryTarget {
   readonly name: string;
@@ -60,6 +62,7 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
   private readonly staging: S3Staging;
   private readonly spool: LocalSpool;
   private readonly bucket: TokenBucket | null;
+  private readonly merges: MergeContext;
   private readonly log: Logger;
 
   constructor(private readonly options: S3TargetOptions) {
@@ -74,6 +77,19 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
     this.staging = new S3Staging(this.objects, this.layout);
     this.spool = new LocalSpool(options.spoolRoot, options.cacheRoot, this.layout);
     this.bucket = bucketFor(options.bandwidthBytesPerS);
+    this.merges = {
+      objects: this.objects,
+      layout: this.layout,
+      host: options.host,
+      partSizeBytes: options.settings.partSizeBytes,
+      parallelParts: options.settings.parallelParts,
+      bucket: this.bucket,
+      log: this.log,
+      listPoints: (uuid) => this.listPoints(uuid),
+      getPoint: (uuid, id) => this.getPoint(uuid, id),
+      // Only the transfer's signal: the merge's progress counts its own bytes, not the download's.
+      openPoints: (uuid, ids, opts) => this.openPoints(uuid, ids, { signal: opts?.signal }),
+    };
   }
 
   stagingFolder(domainUuid: string, backupId: string): string {
@@ -143,33 +159,39 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
   }
 
   /**
-   * Removes a point nothing depends on, every object of it: the claim first, then the
-   * manifest (the point is gone from that moment), then its disks, then the claim. A crash
-   * in between is finished by finishDelete. A point with children is kept: merging them
-   * needs qemu-img next to the bytes, which an object store is not. Null when there is no
-   * trusted point by that id (an untrusted entry is never deleted).
+   * Deletes a point and every object of it, merging it into its children first so they
+   * keep their content (s3-merge.ts: on local copies, then back under work keys). This
+   * host's claim goes first, then the merges, then the point's manifest (the point is gone
+   * from that moment), its disks, and the claim. A crash in between is settled by
+   * finishDelete. Refused while another point of the domain is being written or merged.
+   * Null when there is no trusted point by that id (an untrusted entry is never deleted).
    */
   async deletePoint(domainUuid: string, backupId: string, options: DeleteOptions): Promise<DeleteReport | null> {
     checkedBackupId(backupId);
     if (!(await this.hasPoint(domainUuid, backupId))) return null;
-    if (childrenOf(await this.listPoints(domainUuid), backupId).length > 0) {
-      throw new InvalidRepositoryEntry(`backup ${backupId} is kept on target ${this.name}: its children build on it, and an S3 target cannot merge it into them`);
+    const busy = [...(await this.unpublishedOf(domainUuid, backupId)), ...(await pendingMerges(this.merges, domainUuid))];
+    if (busy.length > 0) {
+      throw new InvalidRepositoryEntry(`backup ${backupId} is kept on target ${this.name}: ${busy.join(', ')} being written or merged may build on it`);
     }
-    const writing = await this.unpublishedOf(domainUuid, backupId);
-    if (writing.length > 0) {
-      throw new InvalidRepositoryEntry(`backup ${backupId} is kept on target ${this.name}: ${writing.join(', ')} being written may build on it`);
-    }
-    options.onTotal?.(0);
     await this.staging.mark(domainUuid, backupId);
+    let report: DeleteReport = { backup_id: backupId, merged_into: [], bytes_written: 0 };
+    if (childrenOf(await this.listPoints(domainUuid), backupId).length > 0) report = await mergeIntoChildren(this.merges, domainUuid, backupId, options);
+    else options.onTotal?.(0);
     await this.removePointObjects(domainUuid, backupId);
-    this.log.info({ domain_uuid: domainUuid, backup_id: backupId }, 'point deleted on the target');
-    return { backup_id: backupId, merged_into: [], bytes_written: 0 };
+    this.log.info({ domain_uuid: domainUuid, backup_id: backupId, merged_into: report.merged_into }, 'point deleted on the target');
+    return report;
   }
 
-  /** After a crash: a point whose manifest is gone loses the rest of its objects; one whose manifest is there stays. */
+  /**
+   * After a crash: settles the merges into the point's children (forward once committed,
+   * back before), then removes the point unless a child still builds on it or it is not
+   * trusted. Repeatable.
+   */
   async finishDelete(domainUuid: string, backupId: string): Promise<'deleted' | 'kept'> {
+    await settleMerges(this.merges, domainUuid, backupId);
     const manifestKey = `${keyOf(this.layout.pointDir(domainUuid, backupId))}/${MANIFEST}`;
-    if ((await this.objects.head(manifestKey)) !== null) {
+    const present = (await this.objects.head(manifestKey)) !== null;
+    if (present && (!(await this.hasPoint(domainUuid, backupId)) || childrenOf(await this.listPoints(domainUuid), backupId).length > 0)) {
       await this.staging.unmark(domainUuid, backupId);
       return 'kept';
     }
