@@ -3,25 +3,25 @@
  * single-node Ceph: a full and two incrementals go to the bucket, a replace restore from
  * the newest gives back the data disk byte for byte (compared with the same point fetched
  * by another S3 client and flattened with plain qemu-img), an instant restore is refused
- * with its reason, delete_backup leaves no object of the point, and radosgw killed in the
- * middle of a backup's multipart upload fails that backup only: the next one succeeds,
- * and no half point is listed or left behind.
+ * with its reason, delete_backup leaves no object of the point, radosgw killed in the
+ * middle of a backup's multipart upload fails that backup only (the next one succeeds,
+ * and no half point is listed or left behind), and retention merges the oldest point
+ * into its child in the bucket.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { RpcClient } from '../../src/bus/rpc-client.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { backupPoint, type PointView } from '../support/backup-api.js';
-import { startCeph, type Ceph } from '../support/ceph.js';
+import { bucketKeys, cephWithBucket, downloadKeys, type Ceph } from '../support/ceph.js';
 import { startGuestWithBallast, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { domainState, guestSha256, guestWriteRandomFile, run, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
 import { flattenedSha256At, sha256Of } from '../support/repo-chain.js';
 import { endedJob, finishedJob, restored } from '../support/restore-api.js';
-import { bucketKeys } from '../support/target-conformance.js';
 
 const WORK = '/var/lib/virt-dr-test/s3-e2e';
 const NAME = 'vdr-s3-e2e';
@@ -40,11 +40,7 @@ describe('an S3 bucket as the primary repository', () => {
   const files: Record<string, string> = {};
 
   beforeAll(async () => {
-    await rm(WORK, { recursive: true, force: true });
-    await mkdir(WORK, { recursive: true });
-    ceph = await startCeph(join(WORK, 'ceph'));
-    await ceph.createBucket(BUCKET);
-    s3 = ceph.client();
+    ({ ceph, s3 } = await cephWithBucket(WORK, BUCKET));
     ({ client, guest } = await startGuestWithBallast(
       agent,
       { name: NAME, nova: true, ballastMiB: 48, spareMiB: 32 },
@@ -87,7 +83,8 @@ describe('an S3 bucket as the primary repository', () => {
 
   it('replaces the domain from the newest point, byte for byte', async () => {
     const newest = points[2]!;
-    const fetched = await fetchChain(points, join(WORK, 'fetched'));
+    const fetched = join(WORK, 'fetched');
+    await downloadKeys(s3, BUCKET, PREFIX, `${guest.uuid}/`, fetched);
     const pointDir = join(fetched, guest.uuid, newest.backup_id);
     const expected = await flattenedSha256At(JSON.parse(await readFile(join(pointDir, 'manifest.json'), 'utf8')) as Manifest, pointDir, WORK);
     await guestWriteRandomFile(NAME, '/data/a.bin', FILE); // changed after the point
@@ -140,6 +137,26 @@ describe('an S3 bucket as the primary repository', () => {
     expect(await pendingUploads()).toEqual([]);
   });
 
+  it("retention merges the oldest point into its child in the bucket: every object of it goes, the child restores", async () => {
+    const held = (await listed()).backups;
+    await client.call('set_policy', { domain: NAME, policy: { retention: { max_count: held.length } } });
+    await guestWriteRandomFile(NAME, '/data/d.bin', FILE);
+    const next = await backupPoint(client, NAME);
+    const oldest = held[0]!.backup_id;
+    const deadline = Date.now() + 120_000;
+    while ((await listed()).backups.some((b) => b.backup_id === oldest) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
+    const kept = [...held.slice(1).map((b) => b.backup_id), next.backup_id];
+    expect((await listed()).backups.map((b) => b.backup_id)).toEqual(kept);
+    const keys = await domainKeys();
+    expect(keys.filter((k) => k.includes(`/${oldest}/`) || k.includes('virtdr-merge') || k.includes('.partial-'))).toEqual([]);
+    const files = { d: await guestSha256(NAME, '/data/d.bin') };
+    await virsh(['destroy', NAME]);
+    await restored(client, NAME, next.backup_id);
+    await virsh(['start', NAME]);
+    await waitForAgent(NAME);
+    expect(await guestSha256(NAME, '/data/d.bin')).toBe(files.d);
+  });
+
   /** Waits until a multipart upload in the bucket has a part stored; its key. */
   async function uploadWithAPart(): Promise<string> {
     const deadline = Date.now() + 120_000;
@@ -153,17 +170,4 @@ describe('an S3 bucket as the primary repository', () => {
     throw new Error('no multipart upload got a part within 120 s');
   }
 
-  /** The points' keys fetched with the test's own S3 client, one folder per point, as any S3 client would. */
-  async function fetchChain(chain: readonly PointView[], into: string): Promise<string> {
-    await rm(into, { recursive: true, force: true });
-    for (const point of chain) {
-      for (const key of await bucketKeys(s3, BUCKET, `${PREFIX}/${guest.uuid}/${point.backup_id}/`)) {
-        const file = join(into, key.slice(PREFIX.length + 1));
-        await mkdir(dirname(file), { recursive: true });
-        const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-        await writeFile(file, await object.Body!.transformToByteArray());
-      }
-    }
-    return into;
-  }
 });

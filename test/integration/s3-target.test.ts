@@ -7,14 +7,13 @@
  * removes every object of a point and nothing else; and the bucket's keys, downloaded with
  * another client into one folder per point, open with plain qemu-img. Needs no libvirtd.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateMultipartUploadCommand,
-  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -28,11 +27,10 @@ import { FileRepository } from '../../src/repo/file-repository.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { S3Target, type S3TargetOptions } from '../../src/repo/s3/s3-target.js';
 import { Secret } from '../../src/util/secret.js';
-import { startCeph, type Ceph } from '../support/ceph.js';
+import { bucketKeys, cephWithBucket, downloadKeys, type Ceph } from '../support/ceph.js';
 import { backupIdAt } from '../support/hostile-repo.js';
 import { writePointFiles } from '../support/point-files.js';
 import { buildRepoChain, flattenedSha256, flattenedSha256At } from '../support/repo-chain.js';
-import { bucketKeys } from '../support/target-conformance.js';
 import { moveChain } from '../../src/tiers/move-chain.js';
 import { scanTiers } from '../../src/tiers/tier-view.js';
 
@@ -49,11 +47,7 @@ let domainCount = 0;
 const nextDomain = () => `5e000000-0000-4000-8000-${String(++domainCount).padStart(12, '0')}`;
 
 beforeAll(async () => {
-  await rm(WORK, { recursive: true, force: true });
-  await mkdir(WORK, { recursive: true });
-  ceph = await startCeph(join(WORK, 'ceph'));
-  await ceph.createBucket(BUCKET);
-  s3 = ceph.client();
+  ({ ceph, s3 } = await cephWithBucket(WORK, BUCKET));
 });
 
 afterAll(async () => {
@@ -217,12 +211,7 @@ describe('the object layout', () => {
   it('mirrors the file layout: downloaded with another client, the newest point opens with plain qemu-img', async () => {
     const download = join(WORK, 'downloaded');
     await rm(download, { recursive: true, force: true });
-    for (const key of await keysOf(domainUuid)) {
-      const file = join(download, key.slice(PREFIX.length + 1));
-      await mkdir(dirname(file), { recursive: true });
-      const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-      await writeFile(file, await object.Body!.transformToByteArray());
-    }
+    await downloadKeys(s3, BUCKET, PREFIX, `${domainUuid}/`, download);
     const newest = manifests[2]!;
     expect(await flattenedSha256At(newest, join(download, domainUuid, newest.backup_id), WORK)).toEqual(await flattenedSha256(scratch, domainUuid, newest.backup_id));
   });

@@ -5,13 +5,17 @@
  * Starting takes about 17 s; `stop` kills only the daemons of that folder.
  */
 import { execFile } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../../src/repo/target-config.js';
 import { Secret } from '../../src/util/secret.js';
 import { projectRoot } from './project-root.js';
 
 const run = promisify(execFile);
+// As in src/repo/s3/s3-client.ts: the SDK's notice that its 2027 releases need Node 22.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const SCRIPT = `${projectRoot(import.meta.url)}/test/support/ceph.sh`;
 
 export interface Ceph {
@@ -75,4 +79,35 @@ export async function startCeph(dir: string): Promise<Ceph> {
     },
   };
   return ceph;
+}
+
+/** A fresh `work` folder with a Ceph in it, one bucket, and a client of the test's own. */
+export async function cephWithBucket(work: string, bucket: string): Promise<{ ceph: Ceph; s3: S3Client }> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const ceph = await startCeph(join(work, 'ceph'));
+  await ceph.createBucket(bucket);
+  return { ceph, s3: ceph.client() };
+}
+
+/** Every key below `prefix`. */
+export async function bucketKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/** Downloads every object below `root/below` as any S3 client would: `<into>/<key after root/>`. */
+export async function downloadKeys(client: S3Client, bucket: string, root: string, below: string, into: string): Promise<void> {
+  for (const key of await bucketKeys(client, bucket, `${root}/${below}`)) {
+    const file = join(into, key.slice(root.length + 1));
+    await mkdir(dirname(file), { recursive: true });
+    const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    await writeFile(file, await object.Body!.transformToByteArray());
+  }
 }

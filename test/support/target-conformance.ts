@@ -8,12 +8,12 @@
 import { mkdir, readdir, rm, statfs, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
-import { CopyObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import { S3Target } from '../../src/repo/s3/s3-target.js';
 import { SshTarget } from '../../src/repo/ssh/ssh-target.js';
 import type { FreeSpace, RepositoryTarget } from '../../src/repo/target.js';
-import { startCeph } from './ceph.js';
+import { bucketKeys, startCeph } from './ceph.js';
 import { sshTargetOptions, startSshd } from './sshd.js';
 
 export interface TargetUnderTest {
@@ -145,18 +145,6 @@ export const s3TargetFactory: TargetFactory = {
     };
   },
 };
-
-/** Every key below `prefix`. */
-export async function bucketKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
 
 /** The names directly below `prefix`, as a folder listing shows them, sorted. */
 async function bucketNames(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
