@@ -4,14 +4,13 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
-  UploadPartCopyCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { TargetOperationFailed } from '../../errors.js';
@@ -55,11 +54,6 @@ export class S3Objects {
     endpoint: string,
   ) {
     this.where = { location, bucket, endpoint };
-  }
-
-  /** Proves the bucket is there and the keys are accepted, before anything is written. */
-  async checkBucket(): Promise<void> {
-    await this.call('checking the bucket', () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
@@ -108,19 +102,6 @@ export class S3Objects {
       if ((err as { name?: string }).name === 'InvalidRange') return Buffer.alloc(0);
       throw s3Failure(err, `reading ${key}`, this.where);
     }
-  }
-
-  /** `length` bytes at `offset` (fewer at the end of the object). */
-  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    if (length <= 0) return Buffer.alloc(0);
-    const bytes = await this.call(`reading ${key}`, async () => {
-      const reply = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}` }));
-      return reply.Body!.transformToByteArray();
-    }).catch((err: unknown) => {
-      if ((err as { cause?: { name?: string } }).cause?.name === 'InvalidRange') return new Uint8Array();
-      throw err;
-    });
-    return Buffer.from(bytes);
   }
 
   /** The object's bytes as a stream, with its length. */

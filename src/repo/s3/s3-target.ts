@@ -1,15 +1,13 @@
 import type { FileHandle } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { InvalidRepositoryEntry, VerificationFailed } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { DeleteOptions, DeleteReport } from '../delete-point.js';
 import { checkedBackupId, RepositoryLayout } from '../layout.js';
 import { ListedTarget } from '../listed-target.js';
 import { LocalSpool } from '../local-spool.js';
-import { openCopies, type Downloaded, type DownloadOptions } from '../open-copies.js';
+import { openCopies, type DownloadOptions } from '../open-copies.js';
 import { childrenOf } from '../point-chain.js';
 import { PointListing } from '../point-listing.js';
 import { MANIFEST } from '../point-reading.js';
@@ -19,6 +17,7 @@ import type { FreeSpace, OpenedPoints, RepositoryTarget, SweepReport, TransferOp
 import type { S3Settings } from '../target-config.js';
 import { bucketFor, type TokenBucket } from '../throttle.js';
 import { makeS3Client } from './s3-client.js';
+import { downloadObject } from './s3-download.js';
 import { keyOf, rootOf, s3Entries } from './s3-entries.js';
 import { mergeIntoChildren, pendingMerges, settleMerges, type MergeContext } from './s3-merge.js';
 import { S3Objects } from './s3-objects.js';
@@ -210,7 +209,7 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
       name: this.name,
       getPoint: (uuid: string, id: string) => this.getPoint(uuid, id),
       download: (uuid: string, id: string, file: string, sink: FileHandle, opts: DownloadOptions) =>
-        this.download(`${keyOf(this.layout.pointDir(uuid, id))}/${file}`, sink, opts),
+        downloadObject(this.objects, `${keyOf(this.layout.pointDir(uuid, id))}/${file}`, sink, this.bucket, opts),
     };
     return openCopies(ctx, domainUuid, backupIds, options);
   }
@@ -267,36 +266,5 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
     const claims = (await this.objects.listNames(`${domainKey}/`)).filter((n) => this.listing.stagingNames([n]).length > 0 && !n.endsWith(`-${backupId}`));
     const uploads = (await this.objects.pendingUploads(`${domainKey}/`)).map((u) => u.key.slice(domainKey.length + 1)).filter((k) => !k.startsWith(`${backupId}/`));
     return [...claims, ...uploads];
-  }
-
-  /** Streams one object into `sink`, hashed and throttled as it goes. */
-  private async download(key: string, sink: FileHandle, options: DownloadOptions): Promise<Downloaded> {
-    const { body } = await this.objects.stream(key, options.signal);
-    const hash = createHash('sha256');
-    let size = 0;
-    const bucket = this.bucket;
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-        const pass = () => {
-          hash.update(chunk);
-          size += chunk.length;
-          options.onBytes?.(chunk.length);
-          callback(null, chunk);
-        };
-        if (!bucket) return pass();
-        bucket.take(chunk.length, options.signal).then(pass, (err: unknown) => callback(err as Error));
-      },
-    });
-    let position = 0;
-    const writing = new Writable({
-      write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void) {
-        sink.write(chunk, 0, chunk.length, position).then(({ bytesWritten }) => {
-          position += bytesWritten;
-          callback(bytesWritten === chunk.length ? null : new Error(`a local write took ${bytesWritten} of ${chunk.length} bytes`));
-        }, callback);
-      },
-    });
-    await this.objects.call(`reading ${key}`, () => pipeline(body, hashing, writing, { signal: options.signal }), options.signal);
-    return { size, sha256: hash.digest('hex') };
   }
 }

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Upload } from '@aws-sdk/lib-storage';
 import { VerificationFailed } from '../../errors.js';
 import type { PointDisk } from '../point.js';
-import type { TokenBucket } from '../throttle.js';
+import { throttled, type TokenBucket } from '../throttle.js';
 import { s3Failure } from './s3-errors.js';
 import type { S3Objects } from './s3-objects.js';
 
@@ -39,13 +39,9 @@ export async function uploadVerified(objects: S3Objects, key: string, localPath:
   const hashes = new UploadHashes(options.partSizeBytes);
   const hashing = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      const pass = () => {
-        hashes.update(chunk);
-        options.onBytes?.(chunk.length);
-        callback(null, chunk);
-      };
-      if (!options.bucket) return pass();
-      options.bucket.take(chunk.length, options.signal).then(pass, (err: unknown) => callback(err as Error));
+      hashes.update(chunk);
+      options.onBytes?.(chunk.length);
+      callback(null, chunk);
     },
     flush(callback: TransformCallback) {
       const sha256 = hashes.sha256();
@@ -54,7 +50,7 @@ export async function uploadVerified(objects: S3Objects, key: string, localPath:
     },
   });
   const source = createReadStream(localPath, { highWaterMark: 1024 * 1024 });
-  const reading = pipeline(source, hashing).catch(() => undefined);
+  const reading = pipeline(source, throttled(options.bucket, options.signal), hashing).catch(() => undefined);
   const controller = new AbortController();
   const cancel = () => controller.abort();
   options.signal.addEventListener('abort', cancel, { once: true });
