@@ -1,7 +1,7 @@
 import { FULL_PLAN, QUICK_PLAN, type BenchPlan } from './plan.js';
 
 /** The suites, in the order the runner runs them. */
-export const SUITE_NAMES = ['freeze-window', 'incremental', 'bus-cost', 'restore', 'dr', 'prune', 'full-backup'] as const;
+export const SUITE_NAMES = ['freeze-window', 'incremental', 'bus-cost', 'restore', 'dr', 'prune', 's3', 'full-backup'] as const;
 export type SuiteName = (typeof SUITE_NAMES)[number];
 
 /** What the command line asks for. */

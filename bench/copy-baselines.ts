@@ -1,6 +1,9 @@
 import { rm } from 'node:fs/promises';
 import { measureCommand, type CommandCost } from './measure.js';
 
+/** How the reports name durableCopy. */
+export const DURABLE_CP = '`cp --sparse=always`, then `sync -f`';
+
 /**
  * The tools an operator would use instead of the agent, each made durable with `sync -f`
  * because a backup is only done once it is on disk. The target is removed afterwards.

@@ -43,6 +43,10 @@ export interface BenchPlan {
   pruneIncrementals: number;
   /** How much of the disk the guest writes before each of those incrementals, in percent. */
   pruneWritePercent: number;
+  /** Data disk of the S3 suite; it starts 50 % random. */
+  s3DiskMiB: number;
+  /** Full backups to S3 (each followed by the cp and curl baselines on its file); the figures are medians. */
+  s3Samples: number;
 }
 
 export const FULL_PLAN: BenchPlan = {
@@ -68,6 +72,8 @@ export const FULL_PLAN: BenchPlan = {
   pruneDiskMiB: 2048,
   pruneIncrementals: 5,
   pruneWritePercent: 1,
+  s3DiskMiB: 2048,
+  s3Samples: 3,
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -92,5 +98,6 @@ export const QUICK_PLAN: BenchPlan = {
   drFailoverSamples: 1,
   pruneDiskMiB: 64,
   pruneIncrementals: 3,
-  pruneWritePercent: 1,
+  pruneWritePercent: 1,  s3DiskMiB: 64,
+  s3Samples: 1,
 };

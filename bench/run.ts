@@ -29,6 +29,7 @@ import { runFullBackup } from './suites/full-backup.js';
 import { runIncremental } from './suites/incremental.js';
 import { runPruneSuite } from './suites/prune.js';
 import { runRestoreSuite } from './suites/restore.js';
+import { runS3Suite } from './suites/s3.js';
 
 const WORK_DIR = '/var/lib/libvirt/images/virt-dr-bench';
 const ENGINES: readonly EngineName[] = ['snapshot', 'checkpoint'];
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
       if (wants('restore')) results.push(await runRestoreSuite(ctx));
       if (wants('dr')) results.push(await runDrSuite(ctx));
       if (wants('prune')) results.push(await runPruneSuite(ctx));
+      if (wants('s3')) results.push(await runS3Suite(ctx));
       // Last, so the agent's peak RSS it reports covers the whole run.
       if (wants('full-backup')) results.push(await runFullBackup(ctx));
     } finally {

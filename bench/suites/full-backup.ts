@@ -4,7 +4,7 @@ import { backupPoint, diskChain, type PointView } from '../../test/support/backu
 import { destroyTestGuest, waitForAgent } from '../../test/support/guest.js';
 import type { EngineName } from '../../src/repo/point.js';
 import { BENCH_DOMAIN_PREFIX, type BenchContext } from '../context.js';
-import { durableConvert, durableCopy } from '../copy-baselines.js';
+import { DURABLE_CP as CP, durableConvert, durableCopy } from '../copy-baselines.js';
 import { benchGuestDir, createHalfRandomGuest, sizeLabel } from '../half-random-guest.js';
 import { processUsage, timeAsync, type CommandCost } from '../measure.js';
 import type { Figure, SuiteResult, ThroughputSample } from '../model.js';
@@ -12,7 +12,6 @@ import { GiB, MiB } from '../stats.js';
 
 const THROUGHPUT = '2. Full-backup throughput';
 const COST = '4. Agent cost';
-const CP = '`cp --sparse=always`, then `sync -f`';
 const CONVERT_FILE = '`qemu-img convert -f qcow2 -O qcow2` of the same file, then `sync -f`';
 const CONVERT_CHAIN = '`qemu-img convert -f qcow2 -O qcow2` of the same chain, then `sync -f`';
 
