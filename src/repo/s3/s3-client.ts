@@ -18,9 +18,12 @@ const REQUEST_TIMEOUT_MS = 120_000;
  * trailers are refused by gateways older than the newest AWS (Ceph 16 is one). Instead
  * every request body the agent sends whole (a multipart part, a manifest) carries
  * Content-MD5, which every S3 service checks on arrival: a part damaged on the way is
- * refused (BadDigest) and sent again, never stored.
+ * refused (BadDigest) and sent again, never stored. That MD5 is the body's one hash: it is
+ * signed as UNSIGNED-PAYLOAD (the SigV4 body hash would be a second pass over each part
+ * for what Content-MD5 already proves), and handed to `digests`, from which an upload
+ * knows the ETag S3 must report.
  */
-export function makeS3Client(settings: S3Settings, connections: number): S3Client {
+export function makeS3Client(settings: S3Settings, connections: number, digests: PartDigests): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: connections };
   const client = new S3Client({
     ...(settings.endpoint === null ? {} : { endpoint: settings.endpoint }),
@@ -42,13 +45,38 @@ export function makeS3Client(settings: S3Settings, connections: number): S3Clien
       const request = args.request as { headers?: Record<string, string>; body?: unknown };
       const body = typeof request.body === 'string' ? Buffer.from(request.body) : request.body;
       if (request.headers && body instanceof Uint8Array && !hasHeader(request.headers, 'content-md5')) {
-        request.headers['content-md5'] = createHash('md5').update(body).digest('base64');
+        const digest = createHash('md5').update(body).digest();
+        request.headers['content-md5'] = digest.toString('base64');
+        request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        // Only an object's bytes (PutObject, UploadPart): not a request's XML, such as the
+        // list of parts that completes an upload.
+        const input = args.input as { Key?: string; PartNumber?: number; Body?: unknown };
+        if (input.Body !== undefined) digests.record(input, digest);
       }
       return next(args);
     },
     { step: 'build', name: 'virtDrContentMd5' },
   );
   return client;
+}
+
+/** The MD5 of each body sent to a watched key, by part number (a single PUT is part 1). */
+export class PartDigests {
+  private readonly watched = new Map<string, Map<number, Buffer>>();
+
+  watch(key: string): Map<number, Buffer> {
+    const parts = new Map<number, Buffer>();
+    this.watched.set(key, parts);
+    return parts;
+  }
+
+  unwatch(key: string): void {
+    this.watched.delete(key);
+  }
+
+  record(input: { Key?: string; PartNumber?: number }, digest: Buffer): void {
+    this.watched.get(input.Key ?? '')?.set(input.PartNumber ?? 1, digest);
+  }
 }
 
 function hasHeader(headers: Record<string, string>, name: string): boolean {

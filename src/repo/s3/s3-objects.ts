@@ -14,6 +14,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { TargetOperationFailed } from '../../errors.js';
+import type { S3Settings } from '../target-config.js';
+import { makeS3Client, PartDigests } from './s3-client.js';
 import { isNotFound, s3Failure, type S3Where } from './s3-errors.js';
 
 export interface ObjectHead {
@@ -46,14 +48,18 @@ const COPY_PART = 1024 ** 3;
  */
 export class S3Objects {
   readonly where: S3Where;
+  readonly client: S3Client;
+  /** What each upload's bodies hashed to, as sent (s3-client.ts). */
+  readonly digests = new PartDigests();
 
   constructor(
-    readonly client: S3Client,
+    settings: S3Settings,
+    connections: number,
     readonly bucket: string,
     location: string,
-    endpoint: string,
   ) {
-    this.where = { location, bucket, endpoint };
+    this.client = makeS3Client(settings, connections, this.digests);
+    this.where = { location, bucket, endpoint: settings.endpoint ?? `AWS S3 ${settings.region}` };
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {

@@ -16,7 +16,6 @@ import { alreadyPublished } from '../published-point.js';
 import type { FreeSpace, OpenedPoints, RepositoryTarget, SweepReport, TransferOptions } from '../target.js';
 import type { S3Settings } from '../target-config.js';
 import { bucketFor, type TokenBucket } from '../throttle.js';
-import { makeS3Client } from './s3-client.js';
 import { downloadObject } from './s3-download.js';
 import { keyOf, rootOf, s3Entries } from './s3-entries.js';
 import { mergeIntoChildren, pendingMerges, settleMerges, type MergeContext } from './s3-merge.js';
@@ -70,8 +69,7 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
     this.location = s3Location(options.address);
     this.layout = new RepositoryLayout(rootOf(options.address.prefix), options.host);
     this.log = options.log.child({ target: options.name, location: this.location });
-    const client = makeS3Client(options.settings, options.settings.parallelParts * 2 + 4);
-    this.objects = new S3Objects(client, options.address.bucket, this.location, options.settings.endpoint ?? `AWS S3 ${options.settings.region}`);
+    this.objects = new S3Objects(options.settings, options.settings.parallelParts * 2 + 4, options.address.bucket, this.location);
     this.listing = new PointListing(s3Entries(this.objects, this.layout.root), this.layout);
     this.staging = new S3Staging(this.objects, this.layout);
     this.spool = new LocalSpool(options.spoolRoot, options.cacheRoot, this.layout);

@@ -24,27 +24,29 @@ export const SHA256_METADATA = 'sha256';
 /**
  * Uploads one disk file of a point to `key` with lib-storage's multipart upload: up to
  * `parallelParts` parts of `partSizeBytes` in flight, so memory stays near their product
- * whatever the file's size. What is stored is proven equal to the manifest twice over:
+ * whatever the file's size. What is stored is proven equal to the manifest:
  * - each part carries Content-MD5 (s3-client.ts), so the service refuses a damaged part;
  * - the file's sha256 is computed as it is read and compared before the upload completes
  *   (a mismatch fails the stream, and lib-storage aborts the upload: no object appears);
  * - after completion the object's size and ETag (the MD5 of each part's MD5, S3's rule)
- *   must equal what was computed from the bytes sent, or the object is deleted.
+ *   must equal what the parts sent hashed to, or the object is deleted.
+ * Each byte is hashed twice, sha256 as read and MD5 as sent, and no more: this is the
+ * upload's CPU cost (bench/results/s3.md).
  * A failed upload is aborted by lib-storage; one a crash cut off is aborted by the staging
  * sweep (s3-staging.ts). Nothing of it is visible before it completes.
  */
 export async function uploadVerified(objects: S3Objects, key: string, localPath: string, disk: PointDisk, options: UploadOptions): Promise<void> {
   const size = (await stat(localPath)).size;
   if (size !== disk.size) throw new VerificationFailed(`${disk.file} is ${size} bytes, its manifest says ${disk.size}; nothing was uploaded`);
-  const hashes = new UploadHashes(options.partSizeBytes);
+  const whole = createHash('sha256');
   const hashing = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      hashes.update(chunk);
+      whole.update(chunk);
       options.onBytes?.(chunk.length);
       callback(null, chunk);
     },
     flush(callback: TransformCallback) {
-      const sha256 = hashes.sha256();
+      const sha256 = whole.digest('hex');
       if (sha256 === disk.sha256) return callback();
       callback(new VerificationFailed(`${disk.file} reads as sha256 ${sha256} here, its manifest says ${disk.sha256}; the upload was abandoned`));
     },
@@ -54,6 +56,7 @@ export async function uploadVerified(objects: S3Objects, key: string, localPath:
   const controller = new AbortController();
   const cancel = () => controller.abort();
   options.signal.addEventListener('abort', cancel, { once: true });
+  const sent = objects.digests.watch(key);
   try {
     const upload = new Upload({
       client: objects.client,
@@ -69,10 +72,13 @@ export async function uploadVerified(objects: S3Objects, key: string, localPath:
     throw s3Failure(err, `uploading ${key}`, objects.where, options.signal);
   } finally {
     options.signal.removeEventListener('abort', cancel);
+    objects.digests.unwatch(key);
     await reading;
   }
   const stored = await objects.head(key, options.signal);
-  const expected = hashes.etag();
+  const parts = Math.max(1, Math.ceil(size / options.partSizeBytes));
+  const digests = [...sent.entries()].sort(([a], [b]) => a - b).map(([, digest]) => digest);
+  const expected = digests.length === parts ? s3ETag(digests) : `${parts} parts (${digests.length} were sent)`;
   if (stored?.size !== size || stored.etag !== expected) {
     await objects.deleteKeys([key]);
     throw new VerificationFailed(
@@ -128,8 +134,12 @@ export class UploadHashes {
   }
 
   etag(): string {
-    const digests = this.partBytes > 0 || this.partDigests.length === 0 ? [...this.partDigests, this.part.copy().digest()] : this.partDigests;
-    if (digests.length === 1) return digests[0]!.toString('hex');
-    return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
+    return s3ETag(this.partBytes > 0 || this.partDigests.length === 0 ? [...this.partDigests, this.part.copy().digest()] : this.partDigests);
   }
+}
+
+/** S3's ETag of an object from its parts' MD5s: the one MD5 for a single PUT, else the MD5 of the MD5s and `-<parts>`. */
+export function s3ETag(partDigests: readonly Buffer[]): string {
+  if (partDigests.length === 1) return partDigests[0]!.toString('hex');
+  return `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
 }
