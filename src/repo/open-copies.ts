@@ -15,14 +15,14 @@ import { MANIFEST } from './point-reading.js';
  * own checks rule out damage on the way, so the stored point is wrong); each is fsynced.
  * `release` removes the folder; the start-up sweep removes any a crash left.
  */
-export interface OpenContext {
-  cacheRoot: string;
+export interface CopiedTarget {
   /** The target's name, for messages. */
-  name: string;
+  readonly name: string;
   getPoint(domainUuid: string, backupId: string): Promise<Manifest>;
-  /** Writes one stored disk file into `sink` from offset 0, hashing it as it goes. */
-  download(domainUuid: string, backupId: string, file: string, sink: FileHandle, options: DownloadOptions): Promise<Downloaded>;
 }
+
+/** Writes one stored disk file of a point into `sink` from offset 0, hashing it as it goes. */
+export type DownloadFile = (domainUuid: string, backupId: string, file: string, sink: FileHandle, options: DownloadOptions) => Promise<Downloaded>;
 
 export interface DownloadOptions {
   signal: AbortSignal;
@@ -37,10 +37,17 @@ export interface Downloaded {
 /** The prefix of the folders openPoints makes under the cache root (the sweep's to remove). */
 export const OPENED_PREFIX = 'open-';
 
-export async function openCopies(ctx: OpenContext, domainUuid: string, backupIds: readonly string[], options: TransferOptions = {}): Promise<OpenedPoints> {
+export async function openCopies(
+  target: CopiedTarget,
+  cacheRoot: string,
+  download: DownloadFile,
+  domainUuid: string,
+  backupIds: readonly string[],
+  options: TransferOptions = {},
+): Promise<OpenedPoints> {
   const signal = options.signal ?? new AbortController().signal;
-  await mkdir(ctx.cacheRoot, { recursive: true, mode: 0o750 });
-  const root = await mkdtemp(join(ctx.cacheRoot, OPENED_PREFIX));
+  await mkdir(cacheRoot, { recursive: true, mode: 0o750 });
+  const root = await mkdtemp(join(cacheRoot, OPENED_PREFIX));
   const release = () => rm(root, { recursive: true, force: true });
   const dirOf = (backupId: string) => {
     if (!backupIds.includes(backupId)) throw new InvalidArgument(`backup ${backupId} was not opened`);
@@ -48,16 +55,16 @@ export async function openCopies(ctx: OpenContext, domainUuid: string, backupIds
   };
   try {
     for (const backupId of backupIds) {
-      const manifest = await ctx.getPoint(domainUuid, backupId);
+      const manifest = await target.getPoint(domainUuid, backupId);
       const dir = dirOf(backupId);
       await mkdir(dir, { recursive: true, mode: 0o750 });
       for (const disk of manifest.disks) {
         const local = await open(join(dir, disk.file), 'wx', 0o640);
         try {
-          const copy = await ctx.download(domainUuid, backupId, disk.file, local, { signal, onBytes: options.onBytes });
+          const copy = await download(domainUuid, backupId, disk.file, local, { signal, onBytes: options.onBytes });
           if (copy.size !== disk.size || copy.sha256 !== disk.sha256) {
             throw new PointCorrupt(
-              `${disk.file} of backup ${backupId} on target ${ctx.name} is ${copy.size} bytes with sha256 ${copy.sha256}, its manifest says ${disk.size} bytes with ${disk.sha256}`,
+              `${disk.file} of backup ${backupId} on target ${target.name} is ${copy.size} bytes with sha256 ${copy.sha256}, its manifest says ${disk.size} bytes with ${disk.sha256}`,
             );
           }
           await local.sync();

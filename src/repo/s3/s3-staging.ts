@@ -39,17 +39,16 @@ export class S3Staging {
   /**
    * Undoes what this host left of a point it did not finish: aborts its multipart uploads,
    * deletes its objects unless the point's manifest is in (a published point stays), then
-   * drops the claim. Without this host's marker nothing is touched. True when it was marked.
+   * drops the claim. Without this host's marker nothing is touched.
    */
-  async clear(domainUuid: string, backupId: string): Promise<boolean> {
-    if (!(await this.isMarked(domainUuid, backupId))) return false;
+  async clear(domainUuid: string, backupId: string): Promise<void> {
+    if (!(await this.isMarked(domainUuid, backupId))) return;
     const pointKey = `${keyOf(this.layout.pointDir(domainUuid, backupId))}/`;
     for (const upload of await this.objects.pendingUploads(pointKey)) await this.objects.abortUpload(upload);
     if ((await this.objects.head(`${pointKey}${MANIFEST}`)) === null) {
       await this.objects.deleteKeys((await this.objects.listKeys(pointKey)).map((o) => o.key));
     }
     await this.unmark(domainUuid, backupId);
-    return true;
   }
 
   private markerKey(domainUuid: string, backupId: string): string {

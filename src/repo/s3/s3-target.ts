@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { createHash } from 'node:crypto';
 import { InvalidRepositoryEntry, VerificationFailed } from '../../errors.js';
@@ -7,7 +6,7 @@ import type { DeleteOptions, DeleteReport } from '../delete-point.js';
 import { checkedBackupId, RepositoryLayout } from '../layout.js';
 import { ListedTarget } from '../listed-target.js';
 import { LocalSpool } from '../local-spool.js';
-import { openCopies, type DownloadOptions } from '../open-copies.js';
+import { openCopies, type DownloadFile } from '../open-copies.js';
 import { childrenOf } from '../point-chain.js';
 import { PointListing } from '../point-listing.js';
 import { MANIFEST } from '../point-reading.js';
@@ -202,14 +201,9 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
   }
 
   openPoints(domainUuid: string, backupIds: readonly string[], options?: TransferOptions): Promise<OpenedPoints> {
-    const ctx = {
-      cacheRoot: this.spool.cacheRoot,
-      name: this.name,
-      getPoint: (uuid: string, id: string) => this.getPoint(uuid, id),
-      download: (uuid: string, id: string, file: string, sink: FileHandle, opts: DownloadOptions) =>
-        downloadObject(this.objects, `${keyOf(this.layout.pointDir(uuid, id))}/${file}`, sink, this.bucket, opts),
-    };
-    return openCopies(ctx, domainUuid, backupIds, options);
+    const download: DownloadFile = (uuid, id, file, sink, opts) =>
+      downloadObject(this.objects, `${keyOf(this.layout.pointDir(uuid, id))}/${file}`, sink, this.bucket, opts);
+    return openCopies(this, this.spool.cacheRoot, download, domainUuid, backupIds, options);
   }
 
   /**

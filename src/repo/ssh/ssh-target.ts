@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { InvalidRepositoryEntry } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -11,7 +10,7 @@ import { SshConnection } from './connection.js';
 import { checkedBackupId, RepositoryLayout } from '../layout.js';
 import { PointListing } from '../point-listing.js';
 import { ListedTarget } from '../listed-target.js';
-import { openCopies, type DownloadOptions } from '../open-copies.js';
+import { openCopies, type DownloadFile } from '../open-copies.js';
 import { LocalSpool } from '../local-spool.js';
 import { downloadHashed } from './download.js';
 import { publishPoint } from './publish.js';
@@ -170,14 +169,9 @@ export class SshTarget extends ListedTarget implements RepositoryTarget {
   }
 
   openPoints(domainUuid: string, backupIds: readonly string[], options?: TransferOptions): Promise<OpenedPoints> {
-    const ctx = {
-      cacheRoot: this.spool.cacheRoot,
-      name: this.name,
-      getPoint: (uuid: string, id: string) => this.getPoint(uuid, id),
-      download: (uuid: string, id: string, file: string, sink: FileHandle, opts: DownloadOptions) =>
-        downloadHashed(this.fs, posix.join(this.layout.pointDir(uuid, id), file), { ...opts, bucket: this.bucket, sink }),
-    };
-    return openCopies(ctx, domainUuid, backupIds, options);
+    const download: DownloadFile = (uuid, id, file, sink, opts) =>
+      downloadHashed(this.fs, posix.join(this.layout.pointDir(uuid, id), file), { ...opts, bucket: this.bucket, sink });
+    return openCopies(this, this.spool.cacheRoot, download, domainUuid, backupIds, options);
   }
 
   /**
