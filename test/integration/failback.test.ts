@@ -68,10 +68,14 @@ describe('failback from a DR node with its own libvirtd', () => {
     let drGoneAt = 0;
     let watching = true;
     const watcher = (async () => {
-      while (watching) {
+      for (;;) {
+        // One more look once the job has ended: its last step stops the DR copy, which a
+        // look that began just before it would miss.
+        const last = !watching;
         const [home, there] = await Promise.all([domainState(NAME), domainState(NAME, onDr())]);
         if (!homeRunningAt && home === 'running') homeRunningAt = Date.now();
         if (!drGoneAt && there !== 'running' && there !== 'paused') drGoneAt = Date.now();
+        if (last) return;
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
