@@ -12,7 +12,7 @@ import type { S3Objects } from './s3-objects.js';
  * copy. The stream's backpressure keeps memory to a few chunks whatever the object's size.
  */
 export async function downloadObject(objects: S3Objects, key: string, sink: FileHandle, bucket: TokenBucket | null, options: DownloadOptions): Promise<Downloaded> {
-  const { body } = await objects.stream(key, options.signal);
+  const body = await objects.stream(key, options.signal);
   const hash = createHash('sha256');
   let size = 0;
   const hashing = new Transform({

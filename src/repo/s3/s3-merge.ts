@@ -106,7 +106,7 @@ async function finishChild(ctx: MergeContext, childKey: string, merged: Manifest
 export async function settleMerges(ctx: MergeContext, domainUuid: string, backupId: string): Promise<void> {
   for (const point of await ctx.listPoints(domainUuid)) {
     const pointKey = keyOf(ctx.layout.pointDir(domainUuid, point.backup_id));
-    if (!(await ctx.objects.listKeys(`${pointKey}/`)).some((o) => o.key.endsWith(WORK_SUFFIX))) continue;
+    if (!(await ctx.objects.listKeys(`${pointKey}/`)).some((key) => key.endsWith(WORK_SUFFIX))) continue;
     const committed = await ctx.objects.get(`${pointKey}/${WORK_MANIFEST}`, MAX_MANIFEST_BYTES);
     const reading = Buffer.isBuffer(committed) ? readPoint(committed, { domainUuid, backupId: point.backup_id }) : null;
     const merged = reading?.valid ? reading.manifest : null;
@@ -119,15 +119,15 @@ export async function settleMerges(ctx: MergeContext, domainUuid: string, backup
 
 /** A point's work keys, the work manifest last: while it is there, a crash is finished forward. */
 async function removeWorkKeys(ctx: MergeContext, pointKey: string): Promise<void> {
-  const work = (await ctx.objects.listKeys(`${pointKey}/`)).filter((o) => o.key.endsWith(WORK_SUFFIX));
-  work.sort((a, b) => Number(a.key.endsWith(WORK_MANIFEST)) - Number(b.key.endsWith(WORK_MANIFEST)));
-  for (const object of work) await ctx.objects.deleteKeys([object.key]);
+  const work = (await ctx.objects.listKeys(`${pointKey}/`)).filter((key) => key.endsWith(WORK_SUFFIX));
+  work.sort((a, b) => Number(a.endsWith(WORK_MANIFEST)) - Number(b.endsWith(WORK_MANIFEST)));
+  for (const key of work) await ctx.objects.deleteKeys([key]);
 }
 
 /** Work keys below a domain's points, as `<id>/<file>`: an interrupted merge another delete must not cross. */
 export async function pendingMerges(ctx: Pick<MergeContext, 'objects' | 'layout'>, domainUuid: string): Promise<string[]> {
   const domainKey = keyOf(ctx.layout.domainDir(domainUuid));
-  return (await ctx.objects.listKeys(`${domainKey}/`)).filter((o) => o.key.endsWith(WORK_SUFFIX)).map((o) => o.key.slice(domainKey.length + 1));
+  return (await ctx.objects.listKeys(`${domainKey}/`)).filter((key) => key.endsWith(WORK_SUFFIX)).map((key) => key.slice(domainKey.length + 1));
 }
 
 function manifestBytes(manifest: Manifest): Buffer {

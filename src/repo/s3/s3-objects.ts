@@ -25,15 +25,9 @@ export interface ObjectHead {
   metadata: Record<string, string>;
 }
 
-export interface ListedObject {
-  key: string;
-  size: number;
-}
-
 export interface PendingUpload {
   key: string;
   uploadId: string;
-  initiated: Date | null;
 }
 
 /** DeleteObjects takes at most this many keys. */
@@ -82,13 +76,13 @@ export class S3Objects {
     return [...names].sort();
   }
 
-  /** Every object below `prefix`, at any depth. */
-  async listKeys(prefix: string): Promise<ListedObject[]> {
-    const objects: ListedObject[] = [];
+  /** The key of every object below `prefix`, at any depth. */
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
     await this.pages(prefix, undefined, (page) => {
-      for (const o of page.Contents ?? []) if (o.Key) objects.push({ key: o.Key, size: o.Size ?? 0 });
+      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
     });
-    return objects;
+    return keys;
   }
 
   /** True when at least one object's key starts with `prefix`. */
@@ -110,11 +104,11 @@ export class S3Objects {
     }
   }
 
-  /** The object's bytes as a stream, with its length. */
-  async stream(key: string, signal: AbortSignal): Promise<{ body: Readable; size: number }> {
+  /** The object's bytes as a stream. */
+  async stream(key: string, signal: AbortSignal): Promise<Readable> {
     const reply = await this.call(`reading ${key}`, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal }), signal);
     if (!reply.Body) throw new TargetOperationFailed(`reading ${key} on ${this.where.location}: the reply had no body`);
-    return { body: reply.Body as Readable, size: reply.ContentLength ?? 0 };
+    return reply.Body as Readable;
   }
 
   async put(key: string, body: Buffer, metadata: Record<string, string> = {}): Promise<ObjectHead> {
@@ -146,7 +140,7 @@ export class S3Objects {
         this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } })),
       );
     } catch (err) {
-      await this.abortUpload({ key: to, uploadId: UploadId!, initiated: null }).catch(() => undefined);
+      await this.abortUpload({ key: to, uploadId: UploadId! }).catch(() => undefined);
       throw err;
     }
   }
@@ -175,7 +169,7 @@ export class S3Objects {
       const page = await this.call(`listing the uploads below ${prefix}`, () =>
         this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
       );
-      for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) uploads.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? null });
+      for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) uploads.push({ key: u.Key, uploadId: u.UploadId });
       if (!page.IsTruncated) return uploads;
       keyMarker = page.NextKeyMarker;
       uploadIdMarker = page.NextUploadIdMarker;
@@ -199,7 +193,7 @@ export class S3Objects {
     }
   }
 
-  private async pages(prefix: string, delimiter: string | undefined, each: (page: { CommonPrefixes?: { Prefix?: string }[]; Contents?: { Key?: string; Size?: number }[] }) => void): Promise<void> {
+  private async pages(prefix: string, delimiter: string | undefined, each: (page: { CommonPrefixes?: { Prefix?: string }[]; Contents?: { Key?: string }[] }) => void): Promise<void> {
     let token: string | undefined;
     do {
       const page = await this.call(`listing ${prefix || 'the bucket'}`, () =>

@@ -32,8 +32,7 @@ export class S3Staging {
 
   /** Removes the claim alone: the point is published (or was never begun). */
   async unmark(domainUuid: string, backupId: string): Promise<void> {
-    const below = await this.objects.listKeys(`${keyOf(this.layout.partialDir(domainUuid, backupId))}/`);
-    await this.objects.deleteKeys(below.map((o) => o.key));
+    await this.objects.deleteKeys(await this.objects.listKeys(`${keyOf(this.layout.partialDir(domainUuid, backupId))}/`));
   }
 
   /**
@@ -46,7 +45,7 @@ export class S3Staging {
     const pointKey = `${keyOf(this.layout.pointDir(domainUuid, backupId))}/`;
     for (const upload of await this.objects.pendingUploads(pointKey)) await this.objects.abortUpload(upload);
     if ((await this.objects.head(`${pointKey}${MANIFEST}`)) === null) {
-      await this.objects.deleteKeys((await this.objects.listKeys(pointKey)).map((o) => o.key));
+      await this.objects.deleteKeys(await this.objects.listKeys(pointKey));
     }
     await this.unmark(domainUuid, backupId);
   }

@@ -8,7 +8,7 @@ import { ListedTarget } from '../listed-target.js';
 import { LocalSpool } from '../local-spool.js';
 import { openCopies, type DownloadFile } from '../open-copies.js';
 import { childrenOf } from '../point-chain.js';
-import { PointListing } from '../point-listing.js';
+import { PointListing, type EntryReader } from '../point-listing.js';
 import { MANIFEST } from '../point-reading.js';
 import type { Manifest } from '../point.js';
 import { alreadyPublished } from '../published-point.js';
@@ -56,6 +56,8 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
   protected readonly layout: RepositoryLayout;
   protected readonly listing: PointListing;
   private readonly objects: S3Objects;
+  /** The bucket as folders: what the listing and the sweep read through. */
+  private readonly entries: EntryReader;
   private readonly staging: S3Staging;
   private readonly spool: LocalSpool;
   private readonly bucket: TokenBucket | null;
@@ -69,7 +71,8 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
     this.layout = new RepositoryLayout(rootOf(options.address.prefix), options.host);
     this.log = options.log.child({ target: options.name, location: this.location });
     this.objects = new S3Objects(options.settings, options.settings.parallelParts * 2 + 4, options.address.bucket, this.location);
-    this.listing = new PointListing(s3Entries(this.objects, this.layout.root), this.layout);
+    this.entries = s3Entries(this.objects, this.layout.root);
+    this.listing = new PointListing(this.entries, this.layout);
     this.staging = new S3Staging(this.objects, this.layout);
     this.spool = new LocalSpool(options.spoolRoot, options.cacheRoot, this.layout);
     this.bucket = bucketFor(options.bandwidthBytesPerS);
@@ -138,8 +141,7 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
     // Uploads an interrupted attempt left (the claim says they are this host's) go too.
     for (const upload of await this.objects.pendingUploads(`${pointKey}/`)) await this.objects.abortUpload(upload);
     const named = new Set(manifest.disks.map((d) => `${pointKey}/${d.file}`));
-    const strays = (await this.objects.listKeys(`${pointKey}/`)).filter((o) => !named.has(o.key));
-    await this.objects.deleteKeys(strays.map((o) => o.key));
+    await this.objects.deleteKeys((await this.objects.listKeys(`${pointKey}/`)).filter((key) => !named.has(key)));
     const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
     const stored = await this.objects.put(`${pointKey}/${MANIFEST}`, body);
     if (stored.etag !== createHash('md5').update(body).digest('hex')) {
@@ -214,11 +216,10 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
   async sweep(): Promise<SweepReport> {
     const report: SweepReport = { removed: [], invalid: [], kept: [] };
     report.removed.push(...(await this.spool.sweep()));
-    const entries = s3Entries(this.objects, this.layout.root);
     await this.sweepDomains(
       report,
       async (path) => {
-        const kind = await entries.kind(path);
+        const kind = await this.entries.kind(path);
         if (kind === 'directory') {
           const name = posix.basename(path);
           await this.staging.clear(posix.basename(posix.dirname(path)), name.slice(this.layout.ownStagingPrefix.length));
@@ -245,7 +246,7 @@ export class S3Target extends ListedTarget implements RepositoryTarget {
     const pointKey = keyOf(this.layout.pointDir(domainUuid, backupId));
     await this.objects.deleteKeys([`${pointKey}/${MANIFEST}`]);
     for (const upload of await this.objects.pendingUploads(`${pointKey}/`)) await this.objects.abortUpload(upload);
-    await this.objects.deleteKeys((await this.objects.listKeys(`${pointKey}/`)).map((o) => o.key));
+    await this.objects.deleteKeys(await this.objects.listKeys(`${pointKey}/`));
     await this.staging.unmark(domainUuid, backupId);
   }
 
