@@ -28,7 +28,7 @@ const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 
 
 describe('terminal progress view', () => {
   it('redraws one line in place for a job, and ends it at 100 % on a fresh line', () => {
-    const { view, screen, tick } = ttyView();
+    const { view, stream, screen, tick } = ttyView();
     view.add('a', 'backup of vm1');
     for (let i = 1; i <= 50; i++) {
       tick(1000);
@@ -45,6 +45,12 @@ describe('terminal progress view', () => {
     expect(end.rows).toEqual([expect.stringMatching(/^backup of vm1 {2}\[█+\] 100 % {2}4\.0 GiB \/ 4\.0 GiB {2}succeeded in 0:50$/)]);
     expect(end.cursor).toEqual({ row: 1, column: 0 });
     expect(end.cursorVisible).toBe(true);
+    // The bar keeps its length while the numbers beside it change width: it only shrinks
+    // (once here: "163.8 MiB" is wider than the first frame's "81.9 MiB"), never jumps back.
+    const bars = stream.chunks.filter((chunk) => chunk.includes('B / ')).map((chunk) => /\[([█░]+)\]/.exec(chunk)![1]!.length);
+    expect(bars.length).toBeGreaterThanOrEqual(51);
+    expect(bars.every((cells, i) => i === 0 || cells <= bars[i - 1]!)).toBe(true);
+    expect(new Set(bars).size).toBe(2);
   });
 
   it('keeps a line per job in place, the bars starting in one column, and finishes when the last job ends', () => {

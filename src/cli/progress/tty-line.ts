@@ -1,8 +1,9 @@
 /**
  * One job's line on a terminal (pure):
  *   backup of vm1  [████████░░░░░░░░░░░░]  42 %  1.2 GiB / 3.0 GiB  85.0 MiB/s  ETA 0:22  copying
- * The bar takes what the width leaves (10 to 40 cells); the line never reaches the last
- * column, where a terminal would wrap it and break the redraw.
+ * The bar takes what the width leaves (10 to 40 cells) and, given its previous length,
+ * never grows back: it keeps its length while the numbers beside it change width. The
+ * line never reaches the last column, where a terminal would wrap it and break the redraw.
  */
 import {
   bytesText,
@@ -17,12 +18,24 @@ import {
 } from './job-state.js';
 
 const BAR_CELLS = { min: 10, max: 40 } as const;
+/** A new job's bar may take up to this many cells. */
+export const BAR_CELLS_MAX = BAR_CELLS.max;
 /** Labels beyond this are cut so that the bars of several jobs still line up. */
 export const LABEL_CELLS_MAX = 32;
 const FILLED = '█';
 const EMPTY = '░';
 
-export function ttyLine(job: JobState, labelCells: number, width: number, now: number): string {
+export interface TtyLayout {
+  /** The labels' column width (labelCells()). */
+  labelCells: number;
+  /** The terminal's columns. */
+  width: number;
+  /** This job's bar length in its previous frame (BAR_CELLS_MAX at first). */
+  barCellsMax: number;
+}
+
+export function ttyLine(job: JobState, layout: TtyLayout, now: number): { text: string; barCells: number } {
+  const { labelCells, width } = layout;
   const done = fraction(job);
   const label = fit(job.label, labelCells).padEnd(labelCells);
   const percent = (done === null ? '--' : percentText(done)).padStart(5);
@@ -33,10 +46,10 @@ export function ttyLine(job: JobState, labelCells: number, width: number, now: n
     if (width - 1 - lineWithout('').length >= BAR_CELLS.min) break;
     parts = parts.filter((part) => part.kind !== kind);
   }
-  const cells = Math.max(BAR_CELLS.min, Math.min(BAR_CELLS.max, width - 1 - lineWithout('').length));
-  const filled = done === null ? 0 : Math.round(done * cells);
-  const line = lineWithout(FILLED.repeat(filled) + EMPTY.repeat(cells - filled));
-  return line.length < width ? line : line.slice(0, Math.max(0, width - 1));
+  const barCells = Math.max(BAR_CELLS.min, Math.min(layout.barCellsMax, width - 1 - lineWithout('').length));
+  const filled = done === null ? 0 : Math.round(done * barCells);
+  const line = lineWithout(FILLED.repeat(filled) + EMPTY.repeat(barCells - filled));
+  return { text: line.length < width ? line : line.slice(0, Math.max(0, width - 1)), barCells };
 }
 
 type PartKind = 'bytes' | 'rate' | 'eta' | 'phase' | 'elapsed' | 'outcome';

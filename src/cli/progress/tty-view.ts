@@ -12,7 +12,7 @@
  */
 import { MultiBar } from 'cli-progress';
 import { applyUpdate, endJob, newJob, type JobState } from './job-state.js';
-import { labelCells, ttyLine } from './tty-line.js';
+import { BAR_CELLS_MAX, labelCells, ttyLine } from './tty-line.js';
 import type { JobOutcome, JobProgressView, ProgressStream, ProgressUpdate } from './view.js';
 
 /** Redraws a second between updates: enough for an ETA shown in seconds. */
@@ -20,6 +20,8 @@ const FRAMES_PER_S = 4;
 
 interface BarPayload {
   job: JobState;
+  /** Its bar's length in the last frame, which it keeps (tty-line.ts). */
+  barCells: number;
 }
 
 export class TtyProgressView implements JobProgressView {
@@ -39,7 +41,7 @@ export class TtyProgressView implements JobProgressView {
     this.jobs.set(jobId, job);
     this.bars ??= this.startBars();
     // Its value and total are unused: the line is drawn from the job's state.
-    this.bars.create(1, 0, { job } satisfies BarPayload);
+    this.bars.create(1, 0, { job, barCells: BAR_CELLS_MAX } satisfies BarPayload);
     this.bars.update();
   }
 
@@ -67,7 +69,7 @@ export class TtyProgressView implements JobProgressView {
   private startBars(): MultiBar {
     return new MultiBar({
       stream: this.stream,
-      format: (_options, params, payload: BarPayload) => ttyLine(payload.job, labelCells(this.jobs.values()), params.maxWidth, this.now()),
+      format: (_options, params, payload: BarPayload) => this.draw(payload, params.maxWidth),
       fps: FRAMES_PER_S,
       hideCursor: false,
       linewrap: true,
@@ -75,6 +77,12 @@ export class TtyProgressView implements JobProgressView {
       clearOnComplete: false,
       stopOnComplete: false,
     });
+  }
+
+  private draw(bar: BarPayload, width: number): string {
+    const { text, barCells } = ttyLine(bar.job, { labelCells: labelCells(this.jobs.values()), width, barCellsMax: bar.barCells }, this.now());
+    bar.barCells = barCells;
+    return text;
   }
 
   /** Draws the final frame, leaves the cursor below it and clears MultiBar's timer. */
