@@ -4,20 +4,8 @@
  * when its phase changes, and one when it ends (100 % on success). So a job prints at most
  * eleven progress lines however often the agent reports, plus one per phase.
  */
-import {
-  applyUpdate,
-  bytesText,
-  endJob,
-  etaText,
-  fraction,
-  join,
-  newJob,
-  outcomeText,
-  percentText,
-  rateText,
-  type JobState,
-} from './job-state.js';
-import type { JobOutcome, JobProgressView, ProgressStream, ProgressUpdate } from './view.js';
+import { FollowedJobs } from './followed-jobs.js';
+import { bytesText, etaText, fraction, join, outcomeText, percentText, rateText, type JobState } from './job-state.js';
 
 interface PlainJob {
   state: JobState;
@@ -26,25 +14,15 @@ interface PlainJob {
   printedPhase: string | null;
 }
 
-export class PlainProgressView implements JobProgressView {
-  private readonly jobs = new Map<string, PlainJob>();
-  private stopped = false;
-
-  constructor(
-    private readonly stream: ProgressStream,
-    private readonly now: () => number,
-  ) {}
-
-  add(jobId: string, label: string): void {
-    if (this.stopped || this.jobs.has(jobId)) return;
-    this.jobs.set(jobId, { state: newJob(label, this.now()), printedMark: null, printedPhase: null });
+export class PlainProgressView extends FollowedJobs<PlainJob> {
+  protected override track(state: JobState): PlainJob {
+    return { state, printedMark: null, printedPhase: null };
   }
 
-  update(jobId: string, update: ProgressUpdate): void {
-    const job = this.jobs.get(jobId);
-    if (this.stopped || job === undefined || job.state.outcome !== null) return;
-    const now = this.now();
-    applyUpdate(job.state, update, now);
+  /** Nothing yet: its first update prints its first line. */
+  protected override added(): void {}
+
+  protected override updated(job: PlainJob): void {
     const phase = job.state.latest?.phase ?? null;
     if (phase !== null && phase !== job.printedPhase) {
       job.printedPhase = phase;
@@ -55,22 +33,18 @@ export class PlainProgressView implements JobProgressView {
     const mark = Math.floor(done * 10);
     if (job.printedMark !== null && mark <= job.printedMark) return;
     job.printedMark = mark;
-    this.line(job.state, join(percentText(done), bytesText(job.state), rateText(job.state), etaText(job.state, now)));
+    this.line(job.state, join(percentText(done), bytesText(job.state), rateText(job.state), etaText(job.state, this.now())));
   }
 
-  end(jobId: string, outcome: JobOutcome): void {
-    const job = this.jobs.get(jobId);
-    if (this.stopped || job === undefined || job.state.outcome !== null) return;
-    const now = this.now();
-    endJob(job.state, outcome, now);
+  protected override ended(job: PlainJob): void {
     const done = fraction(job.state); // 1 on success
-    const where = done === null ? null : outcome === 'succeeded' ? percentText(done) : `at ${percentText(done)}`;
-    this.line(job.state, outcome === 'succeeded' ? join(where, bytesText(job.state), outcomeText(job.state, now)) : join(outcomeText(job.state, now), where));
+    const outcome = outcomeText(job.state, this.now());
+    if (job.state.outcome === 'succeeded') this.line(job.state, join(percentText(1), bytesText(job.state), outcome));
+    else this.line(job.state, join(outcome, done === null ? null : `at ${percentText(done)}`));
   }
 
-  stop(): void {
-    this.stopped = true;
-  }
+  /** Nothing to clean: every line is whole. */
+  protected override finished(): void {}
 
   private line(job: JobState, text: string): void {
     this.stream.write(`${job.label}: ${text}\n`);

@@ -11,65 +11,51 @@
  * then leaves the terminal as it was, and the CLI keeps its own signal handling.
  */
 import { MultiBar } from 'cli-progress';
-import { applyUpdate, endJob, newJob, type JobState } from './job-state.js';
+import { FollowedJobs } from './followed-jobs.js';
+import type { JobState } from './job-state.js';
 import { BAR_CELLS_MAX, labelCells, ttyLine } from './tty-line.js';
-import type { JobOutcome, JobProgressView, ProgressStream, ProgressUpdate } from './view.js';
 
 /** Redraws a second between updates: enough for an ETA shown in seconds. */
 const FRAMES_PER_S = 4;
 
-interface BarPayload {
-  job: JobState;
+/** A job on a bar; MultiBar hands it back to draw() as the bar's payload. */
+interface BarJob {
+  state: JobState;
   /** Its bar's length in the last frame, which it keeps (tty-line.ts). */
   barCells: number;
 }
 
-export class TtyProgressView implements JobProgressView {
-  /** The jobs on the bars being drawn; emptied when their final frame is drawn. */
-  private readonly jobs = new Map<string, JobState>();
+export class TtyProgressView extends FollowedJobs<BarJob> {
   private bars: MultiBar | null = null;
-  private stopped = false;
 
-  constructor(
-    private readonly stream: ProgressStream,
-    private readonly now: () => number,
-  ) {}
+  protected override track(state: JobState): BarJob {
+    return { state, barCells: BAR_CELLS_MAX };
+  }
 
-  add(jobId: string, label: string): void {
-    if (this.stopped || this.jobs.has(jobId)) return;
-    const job = newJob(label, this.now());
-    this.jobs.set(jobId, job);
+  protected override added(job: BarJob): void {
     this.bars ??= this.startBars();
     // Its value and total are unused: the line is drawn from the job's state.
-    this.bars.create(1, 0, { job, barCells: BAR_CELLS_MAX } satisfies BarPayload);
+    this.bars.create(1, 0, job);
     this.bars.update();
   }
 
-  update(jobId: string, update: ProgressUpdate): void {
-    const job = this.jobs.get(jobId);
-    if (this.stopped || job === undefined || job.outcome !== null) return;
-    applyUpdate(job, update, this.now());
+  protected override updated(): void {
     this.bars?.update();
   }
 
-  end(jobId: string, outcome: JobOutcome): void {
-    const job = this.jobs.get(jobId);
-    if (this.stopped || job === undefined || job.outcome !== null) return;
-    endJob(job, outcome, this.now());
-    if ([...this.jobs.values()].every((each) => each.outcome !== null)) this.finishBars();
+  protected override ended(): void {
+    if ([...this.jobs.values()].every((job) => job.state.outcome !== null)) this.finishBars();
     else this.bars?.update();
   }
 
-  stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
+  protected override finished(): void {
     this.finishBars();
   }
 
   private startBars(): MultiBar {
     return new MultiBar({
       stream: this.stream,
-      format: (_options, params, payload: BarPayload) => this.draw(payload, params.maxWidth),
+      format: (_options, params, job: BarJob) => this.draw(job, params.maxWidth),
       fps: FRAMES_PER_S,
       hideCursor: false,
       linewrap: true,
@@ -79,13 +65,14 @@ export class TtyProgressView implements JobProgressView {
     });
   }
 
-  private draw(bar: BarPayload, width: number): string {
-    const { text, barCells } = ttyLine(bar.job, { labelCells: labelCells(this.jobs.values()), width, barCellsMax: bar.barCells }, this.now());
-    bar.barCells = barCells;
+  private draw(job: BarJob, width: number): string {
+    const states = [...this.jobs.values()].map((each) => each.state);
+    const { text, barCells } = ttyLine(job.state, { labelCells: labelCells(states), width, barCellsMax: job.barCells }, this.now());
+    job.barCells = barCells;
     return text;
   }
 
-  /** Draws the final frame, leaves the cursor below it and clears MultiBar's timer. */
+  /** Draws the final frame, leaves the cursor below it and clears MultiBar's timer; later jobs get new bars below. */
   private finishBars(): void {
     this.bars?.stop();
     this.bars = null;
