@@ -37,6 +37,7 @@ describe('progress on a pseudo-terminal', () => {
     expect(run.screen.rows).toEqual([expect.stringMatching(/^backup of vm-pty {2}\[█+\] 100 % {2}4\.0 GiB \/ 4\.0 GiB {2}succeeded in 0:0\d$/)]);
     expect(run.screen.cursor).toEqual({ row: 1, column: 0 });
     expect(run.screen.cursorVisible).toBe(true);
+    expect(run.output).not.toMatch(/\x1b\[\?(25|7)l/); // a Ctrl-C would leave nothing to undo
     // Frames showed the job on its way, with rate and ETA, all on the same row.
     expect(run.output).toMatch(/backup of vm-pty {2}\[█+░+\] {2}50 % {2}2\.0 GiB \/ 4\.0 GiB {2}200\.0 MiB\/s {2}ETA 0:1\d/);
   });

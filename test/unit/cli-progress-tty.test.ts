@@ -3,7 +3,7 @@
  * read back through a small terminal emulator: one line per job redrawn in place, 100 %
  * at a success, the cursor on a fresh line after the end, and no timer left behind.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { progressView, type ProgressUpdate } from '../../src/cli/progress/view.js';
 import { CollectingStream } from '../support/collecting-stream.js';
 import { renderScreen } from '../support/terminal-screen.js';
@@ -29,6 +29,8 @@ const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 
 describe('terminal progress view', () => {
   it('redraws one line in place for a job, and ends it at 100 % on a fresh line', () => {
     const { view, stream, screen, tick } = ttyView();
+    const stdout = vi.spyOn(process.stdout, 'write');
+    const stderr = vi.spyOn(process.stderr, 'write');
     view.add('a', 'backup of vm1');
     for (let i = 1; i <= 50; i++) {
       tick(1000);
@@ -45,6 +47,10 @@ describe('terminal progress view', () => {
     expect(end.rows).toEqual([expect.stringMatching(/^backup of vm1 {2}\[█+\] 100 % {2}4\.0 GiB \/ 4\.0 GiB {2}succeeded in 0:50$/)]);
     expect(end.cursor).toEqual({ row: 1, column: 0 });
     expect(end.cursorVisible).toBe(true);
+    expect(stream.text).not.toMatch(/\x1b\[\?(25|7)l/); // never hid the cursor nor turned off wrapping
+    expect([stdout.mock.calls, stderr.mock.calls]).toEqual([[], []]); // only its own stream
+    stdout.mockRestore();
+    stderr.mockRestore();
     // The bar keeps its length while the numbers beside it change width: it only shrinks
     // (once here: "163.8 MiB" is wider than the first frame's "81.9 MiB"), never jumps back.
     const bars = stream.chunks.filter((chunk) => chunk.includes('B / ')).map((chunk) => /\[([█░]+)\]/.exec(chunk)![1]!.length);
