@@ -49,7 +49,7 @@ export function percentText(value: number): string {
 }
 
 /** Seconds left at the agent's rate, counting down since its last update; null without a rate. */
-export function etaSeconds(job: JobState, now: number): number | null {
+function etaSeconds(job: JobState, now: number): number | null {
   const latest = job.latest;
   if (latest === null || latest.rateBytesPerS <= 0 || latest.bytesTotal <= 0) return null;
   const atUpdate = Math.max(0, latest.bytesTotal - latest.bytesDone) / latest.rateBytesPerS;
