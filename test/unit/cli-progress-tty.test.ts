@@ -59,7 +59,7 @@ describe('terminal progress view', () => {
     expect(new Set(bars).size).toBe(2);
   });
 
-  it('keeps a line per job in place, the bars starting in one column, and finishes when the last job ends', () => {
+  it('keeps a line per job in place, the bars in one column and of one length, and finishes when the last job ends', () => {
     const { view, stream, screen, tick } = ttyView();
     view.add('r', 'restore of vm1');
     view.add('f', 'failover of a-longer-name');
@@ -85,6 +85,8 @@ describe('terminal progress view', () => {
       expect.stringMatching(/^failover of a-longer-name {2}\[░+\] {4}-- {2}failed after 0:24$/),
     ]);
     expect(end.cursor).toEqual({ row: 2, column: 0 });
+    const [restoreBar, failoverBar] = end.rows.map((row) => /\[[█░]+\]/.exec(row)![0]);
+    expect(restoreBar!.length).toBe(failoverBar!.length); // one bar length for all jobs
     expect(stream.text.length).toBeGreaterThan(written);
     // 44 redraws of two rows went to the same two rows: far fewer new lines than updates.
     expect(end.newlines).toBeLessThan(60);

@@ -30,7 +30,7 @@ export interface TtyLayout {
   labelCells: number;
   /** The terminal's columns. */
   width: number;
-  /** This job's bar length in its previous frame (BAR_CELLS_MAX at first). */
+  /** The bar length of the previous frame (BAR_CELLS_MAX at first): it may shrink, not grow. */
   barCellsMax: number;
 }
 

@@ -21,15 +21,15 @@ const FRAMES_PER_S = 4;
 /** A job on a bar; MultiBar hands it back to draw() as the bar's payload. */
 interface BarJob {
   state: JobState;
-  /** Its bar's length in the last frame, which it keeps (tty-line.ts). */
-  barCells: number;
 }
 
 export class TtyProgressView extends FollowedJobs<BarJob> {
   private bars: MultiBar | null = null;
+  /** The bars' length in the last frame: all bars keep one length, the shortest any line needed (tty-line.ts). */
+  private barCells: number = BAR_CELLS_MAX;
 
   protected override track(state: JobState): BarJob {
-    return { state, barCells: BAR_CELLS_MAX };
+    return { state };
   }
 
   protected override added(job: BarJob): void {
@@ -67,8 +67,8 @@ export class TtyProgressView extends FollowedJobs<BarJob> {
 
   private draw(job: BarJob, width: number): string {
     const states = [...this.jobs.values()].map((each) => each.state);
-    const { text, barCells } = ttyLine(job.state, { labelCells: labelCells(states), width, barCellsMax: job.barCells }, this.now());
-    job.barCells = barCells;
+    const { text, barCells } = ttyLine(job.state, { labelCells: labelCells(states), width, barCellsMax: this.barCells }, this.now());
+    this.barCells = barCells;
     return text;
   }
 
@@ -76,6 +76,7 @@ export class TtyProgressView extends FollowedJobs<BarJob> {
   private finishBars(): void {
     this.bars?.stop();
     this.bars = null;
+    this.barCells = BAR_CELLS_MAX;
     this.jobs.clear();
   }
 }
