@@ -3,6 +3,7 @@
 #   /opt/virt-dr-agent           the built agent and its production dependencies
 #   /etc/virt-dr/agent.json      the configuration (kept if it exists; mode 0640)
 #   /etc/systemd/system/virt-dr-agent.service
+#   /usr/local/bin/virt-dr       the operator's CLI, with its bash completion
 # Then enables and starts the service when systemd runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ if [[ ! -f /etc/virt-dr/agent.json ]]; then
 fi
 install -m 0644 deploy/virt-dr-agent.service /etc/systemd/system/virt-dr-agent.service
 ln -sf "$prefix/bin/virt-dr.js" /usr/local/bin/virt-dr
+bash deploy/install-completion.sh /usr/local/bin/virt-dr
 if [[ -d /run/systemd/system ]]; then
   systemctl daemon-reload
   systemctl enable --now virt-dr-agent.service

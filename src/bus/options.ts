@@ -101,7 +101,7 @@ export function controlExchange(o: BusOptions): ExchangeDeclare {
 }
 
 /** The fanout exchange `T_fanout`: durable false, auto_delete true. */
-export function fanoutExchange(o: BusOptions): ExchangeDeclare {
+export function fanoutExchange(o: Pick<BusOptions, 'topic'>): ExchangeDeclare {
   return { name: `${o.topic}_fanout`, type: 'fanout', durable: false, autoDelete: true };
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { encodeEnvelope, newUniqueId, unwrapEnvelope } from './index.js';
+import { fanoutExchange } from './options.js';
 
 /** A failure reply, as the agent (or any oslo server) sent it. */
 export class RemoteError extends Error {
@@ -15,6 +16,15 @@ export class RemoteError extends Error {
 }
 
 export class CallTimeout extends Error {}
+
+const PUBLISH_PROPERTIES = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2 };
+
+/** An ending reply's result, or its failure as a RemoteError. */
+function outcomeOf(reply: Record<string, unknown>): unknown {
+  if (!reply.failure) return reply.result;
+  const failure = JSON.parse(String(reply.failure)) as { class: string; module: string; message: string };
+  return new RemoteError(failure.class, failure.module, failure.message);
+}
 
 export interface Notification {
   event_type: string;
@@ -43,6 +53,8 @@ export class RpcClient {
     string,
     { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; timeoutMs: number }
   >();
+  /** Fanout calls: every answer to one message id, until its window closes. */
+  private readonly gathering = new Map<string, (outcome: unknown) => void>();
   private readonly replyQueue = `reply_${randomUUID().replace(/-/g, '')}`;
   readonly requestId = `req-${randomUUID()}`;
 
@@ -88,6 +100,25 @@ export class RpcClient {
     return result;
   }
 
+  /**
+   * Calls `method` on every agent of the topic at once (its fanout exchange, which each
+   * agent's server consumes) and gathers the answers that arrive within `windowMs`: a
+   * result, or a RemoteError for an agent that refused. oslo itself offers no fanout
+   * call; the agents answer it because a fanout message with `_msg_id` is a call to them.
+   */
+  async gather<T = unknown>(method: string, args: Record<string, unknown>, windowMs: number): Promise<(T | RemoteError)[]> {
+    const fanout = fanoutExchange({ topic: this.options.topic });
+    await this.channel.assertExchange(fanout.name, fanout.type, { durable: fanout.durable, autoDelete: fanout.autoDelete });
+    const msgId = randomUUID().replace(/-/g, '');
+    const answers: (T | RemoteError)[] = [];
+    this.gathering.set(msgId, (outcome) => answers.push(outcome as T | RemoteError));
+    const message = { method, args, version: '1.0', _msg_id: msgId, _reply_q: this.replyQueue, _timeout: null };
+    this.channel.publish(fanout.name, this.options.topic, this.requestBody(message), PUBLISH_PROPERTIES);
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    this.gathering.delete(msgId);
+    return answers;
+  }
+
   cast(method: string, args: Record<string, unknown>, opts: { server?: string } = {}): void {
     this.publish(opts.server, { method, args, version: '1.0' });
   }
@@ -127,18 +158,12 @@ export class RpcClient {
   }
 
   private publish(server: string | undefined, message: Record<string, unknown>): void {
-    const body = encodeEnvelope({
-      ...message,
-      _unique_id: newUniqueId(),
-      _context_request_id: this.requestId,
-      _context_user: 'virt-dr-cli',
-    });
     const routingKey = server ? `${this.options.topic}.${server}` : this.options.topic;
-    this.channel.publish(this.options.exchange, routingKey, body, {
-      contentType: 'application/json',
-      contentEncoding: 'utf-8',
-      deliveryMode: 2,
-    });
+    this.channel.publish(this.options.exchange, routingKey, this.requestBody(message), PUBLISH_PROPERTIES);
+  }
+
+  private requestBody(message: Record<string, unknown>): Buffer {
+    return encodeEnvelope({ ...message, _unique_id: newUniqueId(), _context_request_id: this.requestId, _context_user: 'virt-dr-cli' });
   }
 
   private onReply(content: Buffer): void {
@@ -148,20 +173,23 @@ export class RpcClient {
     } catch {
       return;
     }
-    const call = this.pending.get(String(reply._msg_id));
+    const msgId = String(reply._msg_id);
+    const gathered = this.gathering.get(msgId);
+    if (gathered) {
+      if (reply.ending !== false) gathered(outcomeOf(reply));
+      return;
+    }
+    const call = this.pending.get(msgId);
     if (!call) return;
     clearTimeout(call.timer);
     if (reply.ending === false) {
-      call.timer = setTimeout(() => this.expire(String(reply._msg_id)), call.timeoutMs);
+      call.timer = setTimeout(() => this.expire(msgId), call.timeoutMs);
       return;
     }
-    this.pending.delete(String(reply._msg_id));
-    if (reply.failure) {
-      const failure = JSON.parse(String(reply.failure)) as { class: string; module: string; message: string };
-      call.reject(new RemoteError(failure.class, failure.module, failure.message));
-    } else {
-      call.resolve(reply.result);
-    }
+    this.pending.delete(msgId);
+    const outcome = outcomeOf(reply);
+    if (outcome instanceof RemoteError) call.reject(outcome);
+    else call.resolve(outcome);
   }
 
   private expire(msgId: string): void {

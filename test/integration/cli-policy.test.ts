@@ -30,10 +30,7 @@ const agent = new AgentProcess('cli-policy', WORK, {}, [], {
 
 /** `virt-dr policy ARGS`: its output, or (exit ≠ 0) its exit code and stderr. */
 async function policy(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return agent.cli(['--host', agent.host, 'policy', ...args], 60_000).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
-  );
+  return agent.cliRun(['--host', agent.host, 'policy', ...args], 60_000);
 }
 
 async function json(...args: string[]): Promise<PolicyAnswer> {

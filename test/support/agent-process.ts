@@ -113,9 +113,21 @@ export class AgentProcess {
   }
 
   /** Runs the virt-dr CLI against this agent's exchange and topic; rejects on a non-zero exit. */
-  cli(args: readonly string[], timeoutMs = 600_000): Promise<{ stdout: string; stderr: string }> {
-    const env = { ...process.env, VIRT_DR_BUS_URL: RABBIT_URL, VIRT_DR_BUS_EXCHANGE: this.exchange, VIRT_DR_BUS_TOPIC: this.topic };
-    return execFileP(process.execPath, [CLI_BIN, ...args], { env, timeout: timeoutMs });
+  cli(args: readonly string[], timeoutMs = 600_000, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+    return execFileP(process.execPath, [CLI_BIN, ...args], { env: this.cliEnv(env), timeout: timeoutMs });
+  }
+
+  /** Runs the virt-dr CLI and gives its exit code and output, whatever the code. */
+  cliRun(args: readonly string[], timeoutMs = 600_000, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    return this.cli(args, timeoutMs, env).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+  }
+
+  /** The environment that points the CLI at this agent's exchange and topic. */
+  cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return { ...process.env, VIRT_DR_BUS_URL: RABBIT_URL, VIRT_DR_BUS_EXCHANGE: this.exchange, VIRT_DR_BUS_TOPIC: this.topic, ...env };
   }
 
   /** A client that also records every notification from now on. */

@@ -1,0 +1,112 @@
+import type { Notification } from '../bus/rpc-client.js';
+import type { JobAction } from '../jobs/job.js';
+import { ExitCode, FollowTimeout } from './exit-codes.js';
+import { progressView, type JobOutcome, type ProgressUpdate } from './progress/view.js';
+import type { CliSession } from './session.js';
+
+/** One job-starting call: its method and args, and the words that name it to people. */
+export interface JobRequest {
+  method: string;
+  /** The notification family the job reports in: virt_dr.<action>.*. */
+  action: JobAction;
+  args: Record<string, unknown>;
+  label: string;
+}
+
+type JobView = Record<string, unknown> & { job_id: string; state: string };
+
+/** A missed end notification (a bus hiccup) must not leave the CLI waiting forever. */
+const POLL_INTERVAL_MS = 5_000;
+
+/** Starts the jobs and prints what the agent accepted: `{job_id}` each. */
+export async function startJobs(session: CliSession, requests: readonly JobRequest[]): Promise<ExitCode> {
+  const accepted: Record<string, unknown>[] = [];
+  for (const request of requests) accepted.push(await session.call<Record<string, unknown>>(request.method, request.args));
+  if (session.json) session.write([JSON.stringify(accepted.length === 1 ? accepted[0] : accepted, null, 2)]);
+  else accepted.forEach((answer, i) => session.write([`${requests[i]!.label}: job ${String(answer.job_id)} accepted`]));
+  return ExitCode.ok;
+}
+
+/**
+ * Starts the jobs and follows them to their end: progress from the agent's notifications
+ * (a redrawn bar per job on a terminal, a line per 10 % elsewhere), then each job's
+ * result. Exit 1 when any job failed or was cancelled; --timeout stops the following,
+ * not the jobs.
+ */
+export async function followJobs(session: CliSession, requests: readonly JobRequest[]): Promise<ExitCode> {
+  const bus = await session.bus();
+  // With --json, stdout holds the JSON alone: the progress goes to stderr.
+  const view = progressView(session.json ? session.streams.err : session.streams.out);
+  const labels = new Map<string, string>();
+  const finished = new Map<string, JobView>();
+  const early: Notification[] = [];
+  let settle: () => void = () => undefined;
+  const allFinished = new Promise<void>((resolve) => (settle = resolve));
+  const finish = (job: JobView) => {
+    if (finished.has(job.job_id) || !labels.has(job.job_id)) return;
+    finished.set(job.job_id, job);
+    view.end(job.job_id, job.state as JobOutcome);
+    if (finished.size === requests.length) settle();
+  };
+  const onEvent = (event: Notification) => {
+    const jobId = String(event.payload.job_id);
+    if (labels.size < requests.length) early.push(event);
+    if (!labels.has(jobId) || finished.has(jobId)) return;
+    const suffix = event.event_type.slice(event.event_type.lastIndexOf('.') + 1);
+    if (suffix === 'progress') view.update(jobId, progressOf(event.payload));
+    else if (suffix === 'end' || suffix === 'error') finish(event.payload as JobView);
+  };
+  // Listen before asking, so not even a quick job's end is missed.
+  await bus.watchNotifications(onEvent);
+  const poll = setInterval(() => {
+    for (const jobId of labels.keys()) {
+      if (!finished.has(jobId)) void session.call<JobView>('get_job', { job_id: jobId }).then((job) => job.state !== 'queued' && job.state !== 'running' && finish(job), () => undefined);
+    }
+  }, POLL_INTERVAL_MS);
+  const deadline = session.options.timeout === undefined ? null : setTimeout(() => settle(), session.options.timeout * 1000);
+  try {
+    for (const request of requests) {
+      const { job_id: jobId } = await session.call<{ job_id: string }>(request.method, request.args);
+      labels.set(jobId, request.label);
+      view.add(jobId, `${request.label} (${jobId.slice(0, 8)})`);
+    }
+    early.splice(0).forEach(onEvent);
+    await allFinished;
+  } finally {
+    clearInterval(poll);
+    if (deadline) clearTimeout(deadline);
+    view.stop();
+  }
+  return report(session, labels, finished);
+}
+
+function report(session: CliSession, labels: Map<string, string>, finished: Map<string, JobView>): ExitCode {
+  const unfinished = [...labels.keys()].filter((jobId) => !finished.has(jobId));
+  const jobs = [...finished.values()];
+  if (session.json) session.write([JSON.stringify(jobs.length === 1 ? jobs[0] : jobs, null, 2)]);
+  let code: ExitCode = ExitCode.ok;
+  for (const job of jobs) {
+    if (job.state === 'succeeded') {
+      if (!session.json) session.printRecord((job.result ?? {}) as Record<string, unknown>);
+      continue;
+    }
+    const error = (job.error ?? {}) as { class?: string; message?: string };
+    session.streams.err.write(`virt-dr: ${labels.get(job.job_id)} ${job.state}: ${error.class ?? 'Error'}: ${error.message ?? 'no message'}\n`);
+    code = ExitCode.failed;
+  }
+  if (unfinished.length > 0) {
+    const ids = unfinished.join(', ');
+    throw new FollowTimeout(`stopped following after ${session.options.timeout} s; still running: ${ids} (virt-dr job ID shows it)`);
+  }
+  return code;
+}
+
+function progressOf(payload: Record<string, unknown>): ProgressUpdate {
+  const phase = payload.phase ?? (payload.progress as Record<string, unknown> | undefined)?.phase ?? null;
+  return {
+    bytesDone: Number(payload.bytes_done) || 0,
+    bytesTotal: Number(payload.bytes_total) || 0,
+    rateBytesPerS: Number(payload.rate_bytes_per_s) || 0,
+    phase: typeof phase === 'string' ? phase : null,
+  };
+}
