@@ -74,8 +74,10 @@ export function failbackOperation(deps: FailbackDeps): JobOperation {
       const session = await deps.hypervisor.openSession();
       try {
         const domain = await session.lookup(job.domain_uuid);
+        ctx.progress.phase('copying');
         await backupStep(deps, job, ctx, record, { quiesce: 'auto' });
         record.phase = 'final';
+        ctx.progress.phase('syncing');
         let pausedAt = Date.now();
         try {
           if ((await domain.runState()) === 'running') {
@@ -89,6 +91,7 @@ export function failbackOperation(deps: FailbackDeps): JobOperation {
           record.phase = 'home';
           record.final_backup_id = final.backup_id;
           await ctx.checkpoint(record);
+          ctx.progress.phase('handing_over');
           ctx.log.info({ home, backup_id: final.backup_id }, 'the home host restores the DR copy\'s last point');
           await restoreAtHome(deps, failover, final.backup_id);
         } catch (err) {
@@ -98,6 +101,7 @@ export function failbackOperation(deps: FailbackDeps): JobOperation {
         const pausedMs = Date.now() - pausedAt;
         record.phase = 'stopping';
         await ctx.checkpoint(record);
+        ctx.progress.phase('stopping');
         await stopDrCopy(domain, failover, deps);
         return {
           domain: failover.domain_name,

@@ -12,7 +12,7 @@ import { newJobId } from '../util/ids.js';
 import { every, type Periodic } from '../util/periodic.js';
 import { isFinished, recordFailure, type JobAction, type JobRecord, type JobState } from './job.js';
 import type { JobJournal } from './journal.js';
-import { ProgressTracker, type ProgressReport } from './progress.js';
+import { ProgressTracker, type ProgressReport, type ProgressSink } from './progress.js';
 
 const PRUNE_BATCH = 50;
 /** How often a running agent retries the repairs left pending (a start retries them too). */
@@ -22,7 +22,7 @@ export const REPAIR_RETRY_MS = 5 * 60_000;
 export interface JobContext {
   log: Logger;
   signal: AbortSignal;
-  progress: { setTotal(bytes: number): void; add(bytes: number): void };
+  progress: ProgressSink;
   checkpoint(detail: unknown): Promise<void>;
 }
 
@@ -166,7 +166,7 @@ export class JobRunner {
       created_at: this.nextCreatedAt(),
       started_at: null,
       finished_at: null,
-      progress: { bytes_done: 0, bytes_total: 0 },
+      progress: { bytes_done: 0, bytes_total: 0, phase: null },
       result: null,
       error: null,
       request: {
@@ -288,7 +288,7 @@ export class JobRunner {
     job.started_at = new Date().toISOString();
     const log = this.loggerFor(job);
     const tracker = new ProgressTracker(this.options.progressIntervalMs, Date.now, (report) => {
-      job.progress = { bytes_done: report.bytes_done, bytes_total: report.bytes_total };
+      job.progress = { bytes_done: report.bytes_done, bytes_total: report.bytes_total, phase: report.phase };
       // Saved first, emitted second: a listener never hears of progress the journal lacks.
       this.persist(job).then(
         () => this.options.events.progressed(job, report),

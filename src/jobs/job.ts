@@ -8,9 +8,29 @@ export type JobState = (typeof JOB_STATES)[number];
 export const JOB_ACTIONS = ['backup', 'restore', 'verify', 'delete', 'failover', 'failback', 'prune'] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
 
+/**
+ * The steps of a job an operator waits through, in one closed vocabulary for every
+ * action; which action passes through which, in what order, is in docs/ARCHITECTURE.md
+ * ("Job phases"). An action without steps of its own (backup, verify, ...) has none.
+ * - `fetching`: the point is brought to this host from the target that holds it.
+ * - `copying`: disk data moves (a restore's disks are built; an instant restore's are
+ *   pulled from the point while the guest runs; a failback's backup of the running copy).
+ * - `stopping`: a domain is shut down (the one a restore replaces; failback's DR copy).
+ * - `defining`: the restored disks move into place and the domain is defined.
+ * - `starting`: the domain is started.
+ * - `pivoting`: an instant restore's disks stop reading the repository: the pull ended,
+ *   and the definition and QEMU's access no longer name the point.
+ * - `syncing`: failback's DR copy is paused and what it wrote last is backed up.
+ * - `handing_over`: failback waits for the home host to restore and start the domain.
+ */
+export const JOB_PHASES = ['fetching', 'copying', 'stopping', 'defining', 'starting', 'pivoting', 'syncing', 'handing_over'] as const;
+export type JobPhase = (typeof JOB_PHASES)[number];
+
 export interface JobProgress {
   bytes_done: number;
   bytes_total: number;
+  /** The step the job is in; null before its first, and for an action without steps. */
+  phase: JobPhase | null;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isUuid } from '../util/ids.js';
-import { JOB_ACTIONS, JOB_STATES, type JobRecord } from './job.js';
+import { JOB_ACTIONS, JOB_PHASES, JOB_STATES, type JobRecord } from './job.js';
 
 /** A journal file read back: a record the runner may trust, or why it may not. */
 export type ParsedJobRecord = { ok: true; job: JobRecord } | { ok: false; problem: string };
@@ -37,7 +37,12 @@ export function parseJobRecord(value: unknown, expectedJobId: string): ParsedJob
       created_at: instant(record, 'created_at'),
       started_at: nullable(record, 'started_at', instant),
       finished_at: nullable(record, 'finished_at', instant),
-      progress: { bytes_done: count(progress, 'bytes_done'), bytes_total: count(progress, 'bytes_total') },
+      progress: {
+        bytes_done: count(progress, 'bytes_done'),
+        bytes_total: count(progress, 'bytes_total'),
+        // Records from before phases were reported have none.
+        phase: progress.phase === undefined ? null : nullable(progress, 'phase', (r, k) => oneOf(r, k, JOB_PHASES)),
+      },
       result: record.result ?? null,
       error: nullable(record, 'error', (r, k) => {
         const error = object(r[k], k);

@@ -1,4 +1,4 @@
-import type { JobProgress } from './job.js';
+import type { JobPhase, JobProgress } from './job.js';
 
 export interface ProgressReport extends JobProgress {
   percent: number;
@@ -6,15 +6,25 @@ export interface ProgressReport extends JobProgress {
   rate_bytes_per_s: number;
 }
 
+/** What an operation reports its progress through (the runner hands it a ProgressTracker). */
+export interface ProgressSink {
+  setTotal(bytes: number): void;
+  add(bytes: number): void;
+  /** The job enters a step; the same step again is no change. */
+  phase(name: JobPhase): void;
+}
+
 /**
  * Counts a job's bytes and decides when a report is due: each time the bytes cross
- * another 5 % mark, and at least every `intervalMs` while the job runs (the caller's
- * timer calls `tick`).
+ * another 5 % mark, at least every `intervalMs` while the job runs (the caller's timer
+ * calls `tick`), and at once when the job enters another phase (a step is never lost to
+ * the throttle, however short).
  * Pure apart from the injected clock, so the throttle is tested without waiting.
  */
-export class ProgressTracker {
+export class ProgressTracker implements ProgressSink {
   private done = 0;
   private total = 0;
+  private current: JobPhase | null = null;
   private startedMs: number | null = null;
   private lastReportMs: number;
   private lastReportPercent = 0;
@@ -28,7 +38,13 @@ export class ProgressTracker {
   }
 
   get snapshot(): JobProgress {
-    return { bytes_done: this.done, bytes_total: this.total };
+    return { bytes_done: this.done, bytes_total: this.total, phase: this.current };
+  }
+
+  phase(name: JobPhase): void {
+    if (name === this.current) return;
+    this.current = name;
+    this.emit();
   }
 
   setTotal(bytes: number): void {
@@ -62,6 +78,7 @@ export class ProgressTracker {
     this.report({
       bytes_done: this.done,
       bytes_total: this.total,
+      phase: this.current,
       percent: Math.round(this.percent() * 10) / 10,
       rate_bytes_per_s: elapsed > 0 ? Math.round(this.done / elapsed) : 0,
     });

@@ -83,6 +83,8 @@ export async function copyInBackground(
     filesMatch([...disks.keys()], { signal: ctx.signal, disks }),
     pullAll(domain, pending.plan, deps, ctx),
   ]).finally(() => opened.release());
+  // The copy is in the disks; from here they are cut loose from the repository.
+  ctx.progress.phase('pivoting');
   const stillBacked = await disksWithBacking(pending.plan);
   if (stillBacked.length > 0) {
     throw new RestoreIncomplete(`disk(s) ${stillBacked.join(', ')} of ${domain.name} still read from the repository after the copy`);

@@ -90,6 +90,7 @@ async function resumeInstant(
     );
   }
   ctx.progress.setTotal(pending.plan.disks.reduce((sum, d) => sum + d.virtualSize, 0));
+  ctx.progress.phase('copying');
   await copyInBackground(domain, pending, { ...deps, log: ctx.log }, ctx);
   const record: RestoreRecord = {
     action: 'restore',

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ChainRecordStore } from '../backup/snapshot/chain-record.js';
 import type { OperationContext } from '../backup/operation-context.js';
+import type { ProgressSink } from '../jobs/progress.js';
 import { DomainExists, DomainNotFound } from '../errors.js';
 import { imageOwnerUid, parseDomainDisks } from '../libvirt/domain-xml.js';
 import { isAgentOverlay } from '../backup/snapshot/plan.js';
@@ -74,9 +75,11 @@ export async function runRestore(
   deps: RestoreDeps,
   ctx: OperationContext<RestoreRecord>,
 ): Promise<RestoreResult> {
-  const repo = await deps.holderOf(source.uuid, request.backupId, { signal: ctx.signal });
+  // Bytes move here only for a point another target holds (brought home, or copied here to be read).
+  const transfer = { signal: ctx.signal, onBytes: () => ctx.progress.phase('fetching') };
+  const repo = await deps.holderOf(source.uuid, request.backupId, transfer);
   if (request.instant) refuseCopiedForInstant(repo);
-  const { chain, opened, disks } = await openChain(repo, source.uuid, request.backupId, { signal: ctx.signal });
+  const { chain, opened, disks } = await openChain(repo, source.uuid, request.backupId, transfer);
   try {
     return await restoreFromOpened(source, request, { chain, opened, disks }, deps, ctx);
   } finally {
@@ -136,6 +139,8 @@ async function restoreFromOpened(
   ctx.progress.setTotal(plan.disks.reduce((sum, d) => sum + d.virtualSize, 0));
   const restoreDeps = { ...deps, log: ctx.log };
   try {
+    // An instant restore's overlays take a moment; its copying comes once the domain runs.
+    if (!request.instant) ctx.progress.phase('copying');
     await prepareFolders(plan, imageOwnerUid(point.domain_xml));
     for (const disk of plan.disks) {
       const diskLayers = layers.get(disk.target)!;
@@ -144,6 +149,7 @@ async function restoreFromOpened(
     }
     if (identity.kind === 'same' && live && wasRunning) {
       await ctx.checkpoint({ ...record, phase: 'stopping' });
+      ctx.progress.phase('stopping');
       const how = await stopDomain(live, deps.settings.shutdownGraceMs, ctx);
       ctx.log.info({ how }, 'domain stopped for the restore');
     }
@@ -151,10 +157,11 @@ async function restoreFromOpened(
     await rollBack(record, restoreDeps, wasRunning ? live : null);
     throw err;
   }
-  const domain = await finishFromSwap(record, restoreDeps, (next) => ctx.checkpoint(next));
+  const domain = await finishFromSwap(record, restoreDeps, (next) => ctx.checkpoint(next), ctx.progress);
   const runningAt = Date.now();
   if (request.instant) {
     await ctx.checkpoint({ ...record, phase: 'copying' });
+    ctx.progress.phase('copying');
     await copyInBackground(domain, pendingOf(record), restoreDeps, ctx);
   }
   await cleanUp(record, deps, (next) => ctx.checkpoint(next));
@@ -176,13 +183,16 @@ type Step = (record: RestoreRecord) => Promise<void>;
 /**
  * From the swap on, the restore only moves forward: the staged disks are complete and
  * verified. If libvirt refuses the definition, the swap is undone instead, so the domain
- * is never left defined on disks it does not describe.
+ * is never left defined on disks it does not describe. A job reports its phases through
+ * `progress`; a recovery has no job to report to.
  */
 export async function finishFromSwap(
   record: RestoreRecord,
   deps: RestoreDeps & { log: Logger },
   step: Step,
+  progress: Pick<ProgressSink, 'phase'> = { phase: () => undefined },
 ): Promise<HypervisorDomain> {
+  progress.phase('defining');
   await step({ ...record, phase: 'swapping' });
   await swapInDisks(record.plan);
   await step({ ...record, phase: 'defining' });
@@ -200,7 +210,10 @@ export async function finishFromSwap(
     }
     throw err;
   }
-  if (record.start && (await domain.runState()) === 'shutoff') await domain.start();
+  if (record.start && (await domain.runState()) === 'shutoff') {
+    progress.phase('starting');
+    await domain.start();
+  }
   return domain;
 }
 

@@ -7,6 +7,7 @@ import { backupPoint } from '../support/backup-api.js';
 import { startDrScenario, type DrScenario } from '../support/dr-agents.js';
 import { domainState, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
+import { phasesOf } from '../support/job-phases.js';
 import { finishedJob, type RestoreView } from '../support/restore-api.js';
 import { startDrLibvirtd, type DrLibvirtd } from '../support/second-libvirtd.js';
 
@@ -62,7 +63,7 @@ describe('failback from a DR node with its own libvirtd', () => {
     await expectRefused(drClient, 'failback', { domain: 'vdr-no-such-domain' }, 'DomainNotFound', { server: drNode.host });
   });
 
-  it('brings the domain home with what it wrote on the DR node, and stops the DR copy only once the home copy runs', async () => {
+  it('brings the domain home with what it wrote on the DR node, and stops the DR copy only once the home copy runs; both jobs report their phases', async () => {
     // Watch both hypervisors while the failback runs.
     let homeRunningAt = 0;
     let drGoneAt = 0;
@@ -84,6 +85,10 @@ describe('failback from a DR node with its own libvirtd', () => {
     await watcher;
     expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');
     expect(job.result).toMatchObject({ home_host: compute.host });
+    expect(await phasesOf(scenario.events, job.job_id)).toEqual(['copying', 'syncing', 'handing_over', 'stopping']);
+    // The home host's restore: the point comes home from the DR target first; its domain was lost, so none is stopped.
+    const homeRestore = scenario.events.find((n) => n.event_type === 'virt_dr.restore.end' && n.payload.domain_uuid === guest.uuid);
+    expect(await phasesOf(scenario.events, String(homeRestore?.payload.job_id))).toEqual(['fetching', 'copying', 'defining', 'starting']);
     expect(homeRunningAt).toBeGreaterThan(0);
     expect(drGoneAt).toBeGreaterThanOrEqual(homeRunningAt);
     // Home: the same domain, on the home host's own disk path, with both files.

@@ -9,6 +9,7 @@ import { startDrScenario, type DrScenario } from '../support/dr-agents.js';
 import { defaultWorkDir, domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
 import type { Sshd } from '../support/sshd.js';
+import { phasesOf } from '../support/job-phases.js';
 import { finishedJob, type RestoreView } from '../support/restore-api.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import { fileSums, flattenedSha256 } from '../support/repo-chain.js';
@@ -96,7 +97,7 @@ describe('failover to a DR node over SSH', () => {
     await expectRefused(drClient, 'failover', { domain: randomUUID() }, 'BackupNotFound', { server: drNode.host });
   });
 
-  it('brings the domain up on the DR node from the newest point: same name and UUID, its guest agent answers, the data is the point\'s', async () => {
+  it('brings the domain up on the DR node from the newest point: same name and UUID, its guest agent answers, the data is the point\'s; reports its phases', async () => {
     const repoBefore = await fileSums(sshd.root);
     await virsh(['destroy', NAME]);
     await virsh(['undefine', NAME]);
@@ -104,6 +105,8 @@ describe('failover to a DR node over SSH', () => {
     const job = await failover({ domain: NAME });
     expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');
     expect(job.result).toMatchObject({ backup_id: points.at(-1)!.backup_id, domain: NAME, domain_uuid: guest.uuid, instant: true });
+    // The DR node reads its own repository in place: nothing to fetch, no domain to stop.
+    expect(await phasesOf(scenario.events, job.job_id)).toEqual(['defining', 'starting', 'copying', 'pivoting']);
     await waitForAgent(NAME);
     const toGuestAgent = Date.now() - requested;
     expect(await domainState(NAME)).toBe('running');

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { backupPoint, type JobView, type PointView } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { startGuestWithBallast, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { domainState, guestSha256, guestWriteRandomFile, run, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
+import { phasesOf } from '../support/job-phases.js';
 import { removeRestoredCopy, type RestoreView } from '../support/restore-api.js';
 
 /**
@@ -64,7 +65,7 @@ describe('instant restore', () => {
     return digests;
   }
 
-  const job = (jobId: string) => client.call<JobView & { progress: { bytes_done: number; bytes_total: number } }>('get_job', { job_id: jobId });
+  const job = (jobId: string) => client.call<JobView & { progress: { bytes_done: number; bytes_total: number; phase: string | null } }>('get_job', { job_id: jobId });
 
   async function waitUntil<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 300_000): Promise<T> {
     for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
@@ -83,6 +84,7 @@ describe('instant restore', () => {
     const now = await job(job_id);
     expect(now.state).toBe('running');
     expect(now.progress.bytes_done).toBeLessThan(now.progress.bytes_total);
+    expect(now.progress.phase).toBe('copying');
     return job_id;
   }
 
@@ -103,7 +105,15 @@ describe('instant restore', () => {
     expect(await readdir(path.join(agent.statePath, 'instant')).catch(() => [])).toEqual([]);
   }
 
-  it('runs before its copy ends; the guest\'s writes during the copy survive it', async () => {
+  /** A client that records notifications from now on, closed when the test ends. */
+  async function watching() {
+    const { client: watcher, events } = await agent.watchingClient();
+    onTestFinished(() => watcher.close());
+    return events;
+  }
+
+  it('runs before its copy ends; the guest\'s writes during the copy survive it; reports its phases', async () => {
+    const events = await watching();
     const jobId = await startInstant();
     expect(await diskBacking()).toContain(point.backup_id);
     const during = await guestWriteRandomFile(name, '/data/during.bin', 4 << 20);
@@ -114,6 +124,7 @@ describe('instant restore', () => {
     expect(done.state).toBe('succeeded');
     const result = done.result as unknown as { time_to_running_ms: number; duration_ms: number };
     expect(result.time_to_running_ms).toBeLessThan(result.duration_ms);
+    expect(await phasesOf(events, jobId)).toEqual(['stopping', 'defining', 'starting', 'copying', 'pivoting']);
     await expectCopiedAndIntact({ '/data/during.bin': during });
   }, 600_000);
 
@@ -128,12 +139,14 @@ describe('instant restore', () => {
     expect(await guestSha256(name, '/data/cancel.bin')).toBe(during);
     const backup = await client.call<JobView>('backup', { domain: name, wait: true }).catch((err: Error) => err);
     expect(String(backup)).toContain('RestoreIncomplete');
+    const events = await watching();
     const resumed = await client.call<JobView>(
       'restore',
       { domain: name, backup_id: point.backup_id, instant: true, resume: true, wait: true },
       { timeoutMs: 600_000 },
     );
     expect(resumed.state).toBe('succeeded');
+    expect(await phasesOf(events, resumed.job_id)).toEqual(['copying', 'pivoting']);
     await expectCopiedAndIntact({ '/data/cancel.bin': during });
   }, 600_000);
 
@@ -147,11 +160,13 @@ describe('instant restore', () => {
     await agent.start();
     client = await agent.client();
     const resumed = await waitUntil('the resumed copy ends', async () => {
-      const { jobs } = await client.call<{ jobs: (JobView & { action: string; created_at: string })[] }>('list_jobs', {});
+      const { jobs } = await client.call<{ jobs: (JobView & { action: string; created_at: string; progress: { phase: string | null } })[] }>('list_jobs', {});
       const resume = jobs.find((j) => j.action === 'restore' && j.created_at > restartedAt);
       return resume && resume.state !== 'queued' && resume.state !== 'running' ? resume : null;
     });
     expect(resumed.state).toBe('succeeded');
+    // The resumed job went through the copy and the cut-over, as one asked for by hand does.
+    expect(resumed.progress.phase).toBe('pivoting');
     await expectCopiedAndIntact({ '/data/killed.bin': during });
   }, 600_000);
 

@@ -1,12 +1,13 @@
 import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { RpcClient } from '../../src/bus/rpc-client.js';
 import type { EngineName } from '../../src/repo/point.js';
 import { backupPoint, diskChain, type PointView } from '../support/backup-api.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { domainState, guestExec, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
-import { macsOf, removeRestoredCopy, restored, type RestoreView } from '../support/restore-api.js';
+import { phasesOf } from '../support/job-phases.js';
+import { finishedJob, macsOf, removeRestoredCopy, restored, type RestoreView } from '../support/restore-api.js';
 
 /**
  * Normal restore, both engines, on a real guest: a replace gives back the data disk as it
@@ -59,10 +60,22 @@ describe.each(ENGINES)('restore (%s engine)', (engine) => {
 
   const expected = (files: Record<string, string>) => ({ a: null, b: null, c: null, d: null, ...files });
 
-  it('replaces a running domain with an incremental three deep, byte for byte, at the same path', async () => {
+  /** A restore that must succeed, and the phases its progress notifications named. */
+  async function restoredWithPhases(backupId: string): Promise<{ result: RestoreView; phases: string[]; lastPhase: unknown }> {
+    const { client: watcher, events } = await agent.watchingClient();
+    onTestFinished(() => watcher.close());
+    const job = await finishedJob<RestoreView>(client, 'restore', { domain: name, backup_id: backupId });
+    expect(job.state, job.error?.message).toBe('succeeded');
+    const view = await client.call<{ progress: { phase: unknown } }>('get_job', { job_id: job.job_id });
+    return { result: job.result!, phases: await phasesOf(events, job.job_id), lastPhase: view.progress.phase };
+  }
+
+  it('replaces a running domain with an incremental three deep, byte for byte, at the same path; reports its phases', async () => {
     const { point, files } = states[3]!;
     await guestWriteRandomFile(name, '/data/a.bin', FILE); // changed after the point
-    const result = await restored(client, name, point.backup_id);
+    const { result, phases, lastPhase } = await restoredWithPhases(point.backup_id);
+    expect(phases).toEqual(['copying', 'stopping', 'defining', 'starting']);
+    expect(lastPhase).toBe('starting');
     expect(result).toMatchObject({ target: 'replace', instant: false, domain: name, domain_uuid: guest.uuid });
     expect(await domainState(name)).toBe('running');
     await waitForAgent(name);
@@ -82,10 +95,10 @@ describe.each(ENGINES)('restore (%s engine)', (engine) => {
     expect(next.reason).toEqual(expect.any(String));
   }, 300_000);
 
-  it('replaces a shut-off domain, which stays off', async () => {
+  it('replaces a shut-off domain, which stays off (so neither stopped nor started)', async () => {
     const { point, files } = states[1]!;
     await virsh(['destroy', name]);
-    await restored(client, name, point.backup_id);
+    expect((await restoredWithPhases(point.backup_id)).phases).toEqual(['copying', 'defining']);
     expect(await domainState(name)).toBe('shut off');
     await virsh(['start', name]);
     await waitForAgent(name);

@@ -27,7 +27,7 @@ export function jobRecord(action: JobAction, state: JobState, fields: Partial<Jo
     created_at: '2026-12-01T10:00:00.000Z',
     started_at: state === 'queued' ? null : '2026-12-01T10:00:01.000Z',
     finished_at: finished ? '2026-12-01T10:00:05.000Z' : null,
-    progress: { bytes_done: 0, bytes_total: 0 },
+    progress: { bytes_done: 0, bytes_total: 0, phase: null },
     result: null,
     error: state === 'failed' ? { class: 'ToolFailed', message: 'qemu-img failed' } : null,
     request: { args: {}, context: {}, request_id: null, unique_id: null },

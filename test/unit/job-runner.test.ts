@@ -1,8 +1,12 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DomainBusy, InvalidArgument } from '../../src/errors.js';
-import { controllableOperation, journaled, runner, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
+import { publicJob, type JobPhase } from '../../src/jobs/job.js';
+import { JobRunner, type JobOperation } from '../../src/jobs/job-runner.js';
+import { JobJournal } from '../../src/jobs/journal.js';
+import type { ProgressReport } from '../../src/jobs/progress.js';
+import { controllableOperation, journaled, runner, silentLog, submission, tempState, tick, uuidA, uuidB, uuidC } from '../support/job-runner-fakes.js';
 
 describe('JobRunner', () => {
   it('journals a job before accepting it, and one job per domain', async () => {
@@ -124,5 +128,44 @@ describe('JobRunner', () => {
     await vi.waitFor(() => expect(jobs.list(null).length).toBeLessThan(60));
     expect(readdirSync(join(state, 'jobs')).length).toBe(jobs.list(null).length);
     expect(jobs.get(ids.at(-1)!).state).toBe('succeeded');
+  });
+
+  it('reports a phase change at once, shows it in the job view, and journals it', async () => {
+    const state = tempState();
+    const reports: (JobPhase | null)[] = [];
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const operation: JobOperation = {
+      run: async (_job, ctx) => {
+        ctx.progress.setTotal(1000);
+        ctx.progress.phase('copying');
+        ctx.progress.add(1);
+        ctx.progress.phase('starting');
+        await held;
+        return { ok: true };
+      },
+      recover: async () => '',
+    };
+    const jobs = new JobRunner({
+      journal: new JobJournal(state),
+      operations: { backup: operation, restore: operation, verify: operation, delete: operation, failover: operation, failback: operation, prune: operation },
+      events: { started: () => {}, progressed: (_job, report: ProgressReport) => reports.push(report.phase), finished: () => {} },
+      log: silentLog,
+      concurrency: 1,
+      keepFinished: 10,
+      // Far longer than the test: only the phase changes can make reports.
+      progressIntervalMs: 60_000,
+    });
+    onTestFinished(() => jobs.stop(1_000));
+    await jobs.start();
+    const job = await jobs.submit(submission(uuidA));
+    expect(publicJob(job).progress).toEqual({ bytes_done: 0, bytes_total: 0, phase: null });
+
+    await vi.waitFor(() => expect(reports).toEqual([null, 'copying', 'starting']));
+    expect(publicJob(jobs.get(job.job_id)).progress).toEqual({ bytes_done: 1, bytes_total: 1000, phase: 'starting' });
+    expect(journaled(state, job.job_id).progress.phase).toBe('starting');
+    release();
+    const done = await jobs.waitFor(job.job_id);
+    expect(done.progress.phase).toBe('starting');
   });
 });

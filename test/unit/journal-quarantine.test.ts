@@ -61,6 +61,7 @@ const BAD_CONTENTS: [string, string, string][] = [
   ['a state of another type', JSON.stringify(record(BAD, { state: 3 })), 'state is number 3'],
   ['progress as a string', JSON.stringify(record(BAD, { progress: { bytes_done: '5', bytes_total: 0 } })), 'bytes_done'],
   ['a negative byte count', JSON.stringify(record(BAD, { progress: { bytes_done: -1, bytes_total: 0 } })), 'bytes_done'],
+  ['a phase that is no phase', JSON.stringify(record(BAD, { progress: { bytes_done: 0, bytes_total: 0, phase: 'rebooting' } })), 'phase'],
   ['created_at a number', JSON.stringify(record(BAD, { created_at: 42 })), 'created_at'],
   ['created_at no time', JSON.stringify(record(BAD, { created_at: 'yesterday' })), 'created_at'],
   ['args an array', JSON.stringify(record(BAD, { request: { args: [], context: {}, request_id: null, unique_id: null } })), 'request.args'],
@@ -119,6 +120,13 @@ describe('the job journal parses every record', () => {
     await load(state);
     const kept = readdirSync(join(dir, 'quarantine')).map((f) => readFileSync(join(dir, 'quarantine', f), 'utf8'));
     expect(kept.sort()).toEqual(['[]', 'null']);
+  });
+
+  it('reads a record from before phases existed as in no phase, and keeps a phase it has', () => {
+    const old = parseJobRecord(record(GOOD, { progress: { bytes_done: 5, bytes_total: 9 } }), GOOD);
+    expect(old.ok && old.job.progress).toEqual({ bytes_done: 5, bytes_total: 9, phase: null });
+    const current = parseJobRecord(record(GOOD, { progress: { bytes_done: 5, bytes_total: 9, phase: 'pivoting' } }), GOOD);
+    expect(current.ok && current.job.progress.phase).toBe('pivoting');
   });
 
   it('reads a record from before repair_pending existed as not pending', () => {

@@ -26,3 +26,30 @@ describe('ProgressTracker', () => {
     expect(reports).toHaveLength(1);
   });
 });
+
+describe('a job phase', () => {
+  it('is reported at once, whatever the throttle, and once per change', () => {
+    let now = 0;
+    const reports: ProgressReport[] = [];
+    const tracker = new ProgressTracker(2000, () => now, (r) => reports.push(r));
+    expect(tracker.snapshot.phase).toBeNull();
+    tracker.setTotal(1000);
+    now += 10;
+    tracker.add(1);
+    // 0.1 % after 10 ms: the throttle holds the bytes back.
+    expect(reports).toHaveLength(1);
+
+    tracker.phase('copying');
+    tracker.phase('copying');
+    now += 1;
+    tracker.phase('starting');
+
+    expect(reports.map((r) => r.phase)).toEqual([null, 'copying', 'starting']);
+    expect(reports.at(-1)).toMatchObject({ bytes_done: 1, bytes_total: 1000, phase: 'starting' });
+    expect(tracker.snapshot).toEqual({ bytes_done: 1, bytes_total: 1000, phase: 'starting' });
+    // Later byte reports keep naming the phase.
+    now += 2000;
+    tracker.tick();
+    expect(reports.at(-1)?.phase).toBe('starting');
+  });
+});

@@ -81,7 +81,7 @@ describe('the engines\' frame (takeAndPublish)', () => {
     takeAndPublish(take, {
       repo: { stagingFolder: () => '/staging', publishPoint: async () => undefined } as unknown as RepositoryTarget,
       record: { ...record },
-      ctx: { log: silentLog, signal: new AbortController().signal, progress: { setTotal() {}, add() {} }, checkpoint: async () => {} },
+      ctx: { log: silentLog, signal: new AbortController().signal, progress: { setTotal() {}, add() {}, phase() {} }, checkpoint: async () => {} },
       publishedPhase: 'committing',
       settle,
     });
