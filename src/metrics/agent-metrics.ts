@@ -34,6 +34,11 @@ const FREEZE_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 /** The byte counter's actions: the job actions that write, and replication. */
 const WRITING_ACTIONS = [...JOB_ACTIONS.filter((action) => action !== 'verify'), 'replicate'];
 type TargetRead = 'points' | 'free space';
+interface RpoTarget {
+  domain: string;
+  domain_uuid: string;
+  target_s: number;
+}
 
 /**
  * The agent's Prometheus metrics, in a registry of its own (the process-wide default
@@ -212,33 +217,44 @@ export class AgentMetrics {
   /**
    * The RPO target of each domain the RPO gauge shows, from its resolved policy. A policy
    * that does not resolve, or reads that miss the deadline, leave the series out: the
-   * scrape goes on.
+   * scrape goes on. Reads still running are shared by the next scrape, not started again.
    */
-  private async rpoTargetsNow(): Promise<{ domain: string; domain_uuid: string; target_s: number }[]> {
-    const domains = (await this.domainsNow()) ?? [];
-    const now = Date.now();
+  private async rpoTargetsNow(): Promise<RpoTarget[]> {
     const failures: string[] = [];
-    const read = Promise.all(
-      domains.map(({ domain, domain_uuid: domainUuid }) =>
-        this.sources.policyOf(domainUuid).then(
-          (policy) => ({ domain, domain_uuid: domainUuid, target_s: this.rpoTargetOf(policy, now) }),
-          (err: Error) => {
-            failures.push(`${domainUuid}: ${err.message}`);
-            return null;
-          },
-        ),
-      ),
-    );
     const { policiesMs } = this.sources.timeouts ?? DEFAULT_TIMEOUTS;
-    const targets = await within(read, policiesMs, 'the domains\' policies').catch((err: Error) => {
-      failures.push(err.message);
-      return [];
-    });
+    const targets = await within(this.readRpoTargets(), policiesMs, 'the domains\' policies').then(
+      (read) => {
+        failures.push(...read.failures);
+        return read.targets;
+      },
+      (err: Error) => {
+        failures.push(err.message);
+        return [];
+      },
+    );
     if (failures.length > 0 && !this.policiesFailing) this.sources.log.warn({ failures: failures.slice(0, 5) }, 'metrics: policies did not resolve; their RPO targets are left out');
     if (failures.length === 0 && this.policiesFailing) this.sources.log.info('metrics: the policies resolve again');
     this.policiesFailing = failures.length > 0;
-    return targets.flatMap((t) => (t === null || t.target_s === null ? [] : [{ ...t, target_s: t.target_s }]));
+    return targets;
   }
+
+  private readonly readRpoTargets = shared(async (): Promise<{ targets: RpoTarget[]; failures: string[] }> => {
+    const domains = (await this.domainsNow()) ?? [];
+    const now = Date.now();
+    const failures: string[] = [];
+    const read = await Promise.all(
+      domains.map(async ({ domain, domain_uuid: domainUuid }) => {
+        try {
+          const target = this.rpoTargetOf(await this.sources.policyOf(domainUuid), now);
+          return target === null ? [] : [{ domain, domain_uuid: domainUuid, target_s: target }];
+        } catch (err) {
+          failures.push(`${domainUuid}: ${(err as Error).message}`);
+          return [];
+        }
+      }),
+    );
+    return { targets: read.flat(), failures };
+  });
 
   private gauge<L extends string>(name: string, help: string, labelNames: L[], collect: (gauge: Gauge<L>) => void | Promise<void>): void {
     new Gauge({
