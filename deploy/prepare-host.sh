@@ -4,6 +4,7 @@
 # Idempotent; safe to run on every test run. Works with or without systemd.
 #   --with-test-tools   also the test guest's parts, the real oslo.messaging client, OpenSSH (the SSH target's sshd)
 #                       and Ceph's mon, mgr, OSD and radosgw (the S3 target's single-node Ceph, test/support/ceph.sh)
+#                       and Prometheus (runs the Grafana dashboard's queries; the test starts its own on a loopback port)
 #                       and bash-completion (the CLI's completion test)
 #   --with-bench-tools  also gnuplot, which draws the benchmarks' plot, and openssl (a baseline of the prune suite)
 set -euo pipefail
@@ -14,7 +15,7 @@ log() { printf 'prepare-host: %s\n' "$*" >&2; }
 packages=(libvirt-daemon-system libvirt-clients libvirt0 qemu-system-x86 qemu-utils rabbitmq-server ca-certificates acl)
 for flag in "$@"; do
   case $flag in
-    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod systemd openssh-server openssh-client ceph-mon ceph-mgr ceph-osd radosgw curl bash-completion) ;;
+    --with-test-tools) packages+=(linux-image-amd64 busybox-static qemu-guest-agent python3-oslo.messaging e2fsprogs cpio kmod systemd openssh-server openssh-client ceph-mon ceph-mgr ceph-osd radosgw curl prometheus bash-completion) ;;
     --with-bench-tools) packages+=(gnuplot-nox openssl) ;;
     *) log "unknown option: $flag"; exit 2 ;;
   esac

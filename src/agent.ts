@@ -172,6 +172,7 @@ export class Agent {
       jobs: () => jobs.list(null),
       targets,
       replicas: replicator,
+      policyOf,
       log: log.child({ component: 'metrics' }),
     });
     const failovers = new DomainRecordStore(join(config.state.path, 'failover'), parseFailoverRecord);

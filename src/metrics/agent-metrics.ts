@@ -2,9 +2,11 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobEvents } from '../jobs/job-runner.js';
 import { isFinished, JOB_ACTIONS, type JobRecord } from '../jobs/job.js';
+import type { Policy } from '../policy/policy.js';
 import type { ReplicationEvent, Replicator } from '../replication/replicator.js';
 import type { RepositoryTarget } from '../repo/target.js';
-import { bytesWrittenBy, FINISHED_STATES, freezeOf, lastSuccesses, unfinishedCounts } from './job-facts.js';
+import { backupOutcome, bytesWrittenBy, FINISHED_STATES, freezeOf, lastSuccesses, unfinishedCounts } from './job-facts.js';
+import { rpoTargetMemo } from './rpo-target.js';
 import { freeSpaceReader, readDomainStatuses, replicationLag, shared, within, type DomainStatus, type ReplicaReads } from './scrape-reads.js';
 
 export interface MetricsSources {
@@ -15,12 +17,14 @@ export interface MetricsSources {
   /** Every repository target, the primary first. */
   targets: readonly Pick<RepositoryTarget, 'name' | 'freeSpace' | 'listDomains' | 'latestPoint'>[];
   replicas: ReplicaReads & Pick<Replicator, 'secondaryNames'>;
+  /** A domain's resolved policy (its schedule and plan give the RPO target); read at scrape time. */
+  policyOf: (domainUuid: string) => Promise<Pick<Policy, 'schedule' | 'plan'>>;
   log: Logger;
   /** Deadlines of the scrape-time reads; the defaults fit in Prometheus' 10 s scrape timeout. */
-  timeouts?: { freeSpaceMs: number; domainsMs: number };
+  timeouts?: { freeSpaceMs: number; domainsMs: number; policiesMs: number };
 }
 
-const DEFAULT_TIMEOUTS = { freeSpaceMs: 2_000, domainsMs: 5_000 };
+const DEFAULT_TIMEOUTS = { freeSpaceMs: 2_000, domainsMs: 5_000, policiesMs: 2_000 };
 /**
  * The freeze window in seconds, Prometheus' base unit. A guest agent freeze usually ends
  * within a tenth of a second; a pause or a slow guest takes seconds, and the freeze
@@ -30,6 +34,11 @@ const FREEZE_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 /** The byte counter's actions: the job actions that write, and replication. */
 const WRITING_ACTIONS = [...JOB_ACTIONS.filter((action) => action !== 'verify'), 'replicate'];
 type TargetRead = 'points' | 'free space';
+interface RpoTarget {
+  domain: string;
+  domain_uuid: string;
+  target_s: number;
+}
 
 /**
  * The agent's Prometheus metrics, in a registry of its own (the process-wide default
@@ -45,6 +54,7 @@ type TargetRead = 'points' | 'free space';
 export class AgentMetrics {
   readonly registry = new Registry();
   private readonly jobsTotal: Counter<'action' | 'state'>;
+  private readonly domainBackups: Counter<'domain' | 'domain_uuid' | 'state'>;
   private readonly bytesWritten: Counter<'action'>;
   private readonly freeze: Histogram<'quiesce'>;
   private readonly targetErrors: Counter<'target'>;
@@ -54,6 +64,9 @@ export class AgentMetrics {
   /** One read of the primary's domains per scrape; null when it failed or was late. */
   private readonly domainsNow: () => Promise<DomainStatus[] | null>;
   private readonly spaceNow: () => Promise<Map<string, { free_bytes: number; total_bytes: number }>>;
+  /** Whether the last scrape's policy reads failed: logged when that starts and ends. */
+  private policiesFailing = false;
+  private readonly rpoTargetOf = rpoTargetMemo();
 
   constructor(private readonly sources: MetricsSources) {
     const { targets, replicas } = sources;
@@ -76,6 +89,13 @@ export class AgentMetrics {
     const registers = [this.registry];
     this.jobsTotal = new Counter({ name: 'virt_dr_jobs_total', help: 'Jobs finished since the agent started, by action and final state.', labelNames: ['action', 'state'], registers });
     for (const action of JOB_ACTIONS) for (const state of FINISHED_STATES) this.jobsTotal.inc({ action, state }, 0);
+    // Three series per domain backed up since the start: per domain, not per point or per job.
+    this.domainBackups = new Counter({
+      name: 'virt_dr_domain_backups_total',
+      help: 'Backup jobs finished since the agent started, per domain and final state (succeeded, failed, cancelled).',
+      labelNames: ['domain', 'domain_uuid', 'state'],
+      registers,
+    });
     this.bytesWritten = new Counter({
       name: 'virt_dr_bytes_written_total',
       help: 'Bytes written since the agent started: backup points, restored disks, delete merges, copies to secondary targets (replicate).',
@@ -122,6 +142,8 @@ export class AgentMetrics {
   private noteFinished(job: JobRecord): void {
     if (!isFinished(job.state)) return;
     this.jobsTotal.inc({ action: job.action, state: job.state });
+    const outcome = backupOutcome(job);
+    if (outcome) this.domainBackups.inc(outcome);
     const bytes = bytesWrittenBy(job);
     if (bytes > 0) this.bytesWritten.inc({ action: job.action }, bytes);
     const freeze = freezeOf(job);
@@ -151,6 +173,16 @@ export class AgentMetrics {
       g.reset();
       for (const d of domains ?? []) if (d.rpo_s !== null) g.set({ domain: d.domain, domain_uuid: d.domain_uuid }, d.rpo_s);
     });
+    this.gauge(
+      'virt_dr_rpo_target_seconds',
+      'Per domain with a schedule, the RPO its policy promises: the longest gap between two scheduled slots plus the largest secondary delay_s.',
+      ['domain', 'domain_uuid'],
+      async (g) => {
+        const targets = await this.rpoTargetsNow();
+        g.reset();
+        for (const t of targets) g.set({ domain: t.domain, domain_uuid: t.domain_uuid }, t.target_s);
+      },
+    );
     this.gauge('virt_dr_target_free_bytes', 'Free bytes on each repository target.', ['target'], async (g) => {
       const space = await this.spaceNow();
       g.reset();
@@ -181,6 +213,48 @@ export class AgentMetrics {
       for (const { target, unreplicated } of lags) g.set({ target }, unreplicated);
     });
   }
+
+  /**
+   * The RPO target of each domain the RPO gauge shows, from its resolved policy. A policy
+   * that does not resolve, or reads that miss the deadline, leave the series out: the
+   * scrape goes on. Reads still running are shared by the next scrape, not started again.
+   */
+  private async rpoTargetsNow(): Promise<RpoTarget[]> {
+    const failures: string[] = [];
+    const { policiesMs } = this.sources.timeouts ?? DEFAULT_TIMEOUTS;
+    const targets = await within(this.readRpoTargets(), policiesMs, 'the domains\' policies').then(
+      (read) => {
+        failures.push(...read.failures);
+        return read.targets;
+      },
+      (err: Error) => {
+        failures.push(err.message);
+        return [];
+      },
+    );
+    if (failures.length > 0 && !this.policiesFailing) this.sources.log.warn({ failures: failures.slice(0, 5) }, 'metrics: policies did not resolve; their RPO targets are left out');
+    if (failures.length === 0 && this.policiesFailing) this.sources.log.info('metrics: the policies resolve again');
+    this.policiesFailing = failures.length > 0;
+    return targets;
+  }
+
+  private readonly readRpoTargets = shared(async (): Promise<{ targets: RpoTarget[]; failures: string[] }> => {
+    const domains = (await this.domainsNow()) ?? [];
+    const now = Date.now();
+    const failures: string[] = [];
+    const read = await Promise.all(
+      domains.map(async ({ domain, domain_uuid: domainUuid }) => {
+        try {
+          const target = this.rpoTargetOf(await this.sources.policyOf(domainUuid), now);
+          return target === null ? [] : [{ domain, domain_uuid: domainUuid, target_s: target }];
+        } catch (err) {
+          failures.push(`${domainUuid}: ${(err as Error).message}`);
+          return [];
+        }
+      }),
+    );
+    return { targets: read.flat(), failures };
+  });
 
   private gauge<L extends string>(name: string, help: string, labelNames: L[], collect: (gauge: Gauge<L>) => void | Promise<void>): void {
     new Gauge({

@@ -34,6 +34,12 @@ export function freezeOf(job: JobRecord): { quiesce: Exclude<QuiesceMethod, 'non
   return { quiesce, seconds: freezeMs / 1000 };
 }
 
+/** The labels a finished backup job is counted under per domain; null for any other job. */
+export function backupOutcome(job: JobRecord): { domain: string; domain_uuid: string; state: (typeof FINISHED_STATES)[number] } | null {
+  const state = FINISHED_STATES.find((finished) => finished === job.state);
+  return job.action === 'backup' && state ? { domain: job.domain_name, domain_uuid: job.domain_uuid, state } : null;
+}
+
 /** Queued and running jobs now, per action and state; every pair is present, 0 when none. */
 export function unfinishedCounts(jobs: readonly JobRecord[]): { action: JobAction; state: (typeof UNFINISHED_STATES)[number]; count: number }[] {
   return JOB_ACTIONS.flatMap((action) =>

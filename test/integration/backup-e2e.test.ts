@@ -6,6 +6,8 @@ import type { RpcClient } from '../../src/bus/rpc-client.js';
 import { backupPoint, diskChain, pointFile, type JobView, type PointView } from '../support/backup-api.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { AgentProcess, SNAPSHOT_ENGINE } from '../support/agent-process.js';
+import { freePort } from '../support/free-port.js';
+import { parsePrometheusText, valueOf } from '../support/prometheus-text.js';
 import {
   domainState,
   guestWriteRandomFile,
@@ -20,6 +22,7 @@ const GUEST = 'vdr-e2e';
 const agent = new AgentProcess('e2e', '/var/lib/virt-dr-test/e2e', SNAPSHOT_ENGINE);
 let guest: TestGuest;
 let client: RpcClient;
+let metricsPort: number;
 
 const backup = (args: Record<string, unknown> = {}) => backupPoint(client, GUEST, args);
 const chainOf = () => diskChain(GUEST);
@@ -27,7 +30,8 @@ const fileOf = (point: PointView) => pointFile(agent.repoPath, point);
 
 describe('backup over the bus, end to end, on a running guest', () => {
   beforeAll(async () => {
-    ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, dataDiskMiB: 256 }));
+    metricsPort = await freePort();
+    ({ guest, client } = await startGuestAndAgent(agent, { name: GUEST, dataDiskMiB: 256 }, { VIRT_DR_METRICS_PORT: String(metricsPort) }));
   });
 
   afterAll(() => stopGuestAndAgent(agent, GUEST, client));
@@ -106,6 +110,14 @@ describe('backup over the bus, end to end, on a running guest', () => {
     const { backups } = await client.call<{ backups: PointView[] }>('list_backups', { domain: GUEST });
     expect(backups).toHaveLength(12);
     expect(backups.map((b) => b.backup_id)).toEqual([...backups.map((b) => b.backup_id)].sort());
+  });
+
+  it('counts those backups per domain in /metrics, and each freeze in the histogram', async () => {
+    const families = parsePrometheusText(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
+    const domain = { domain: GUEST, domain_uuid: guest.uuid };
+    expect(valueOf(families, 'virt_dr_domain_backups_total', { ...domain, state: 'succeeded' })).toBe(12);
+    expect(valueOf(families, 'virt_dr_domain_backups_total', { ...domain, state: 'failed' })).toBeUndefined();
+    expect(valueOf(families, 'virt_dr_freeze_seconds', { quiesce: 'agent' }, 'virt_dr_freeze_seconds_count')).toBe(12);
   });
 
   it('answers get_backup, get_job and list_jobs', async () => {

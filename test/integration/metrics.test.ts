@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import type { Manifest } from '../../src/repo/point.js';
 import { AgentProcess } from '../support/agent-process.js';
+import { freePort } from '../support/free-port.js';
 import { parsePrometheusText, valueOf, type Family } from '../support/prometheus-text.js';
 import { buildRepoChain } from '../support/repo-chain.js';
 
@@ -19,14 +20,6 @@ const execFileP = promisify(execFile);
 const agent = new AgentProcess('metrics_scrape', '/var/lib/virt-dr-test/metrics-scrape');
 const domainUuid = randomUUID();
 let points: Manifest[];
-
-/** A port the system has just handed out and taken back: free, unless a race takes it. */
-async function freePort(): Promise<number> {
-  const server = await holdPort();
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function holdPort(): Promise<Server> {
   const server = createServer();
@@ -116,6 +109,8 @@ describe('/metrics', () => {
         virt_dr_freeze_seconds: 'histogram',
         virt_dr_last_success_timestamp_seconds: 'gauge',
         virt_dr_rpo_seconds: 'gauge',
+        virt_dr_rpo_target_seconds: 'gauge',
+        virt_dr_domain_backups_total: 'counter',
         virt_dr_target_free_bytes: 'gauge',
         virt_dr_target_total_bytes: 'gauge',
         virt_dr_target_errors_total: 'counter',

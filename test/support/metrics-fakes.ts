@@ -80,6 +80,7 @@ export function metricsWith(sources: Partial<MetricsSources> & Pick<MetricsSourc
     version: '0.0.0-test',
     jobs: () => jobs,
     replicas: fakeReplicas([]),
+    policyOf: async () => ({ schedule: null, plan: { primary: 'local', secondaries: [], copies: 1 } }),
     log: pino({ level: 'silent' }),
     ...sources,
   });

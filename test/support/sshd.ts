@@ -9,11 +9,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
 import type { SshTargetOptions } from '../../src/repo/ssh/ssh-target.js';
 import { parseSshUrl } from '../../src/repo/ssh/ssh-url.js';
+import { freePort } from './free-port.js';
 
 export const SSHD_USER = 'virtdr-dr';
 
@@ -162,17 +163,6 @@ function run(command: string, args: string[]): string {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
   return result.stdout;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForListener(port: number, child: ChildProcess, log: () => string): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JOB_ACTIONS } from '../../src/jobs/job.js';
-import { bytesWrittenBy, freezeOf, lastSuccesses } from '../../src/metrics/job-facts.js';
+import { backupOutcome, bytesWrittenBy, freezeOf, lastSuccesses } from '../../src/metrics/job-facts.js';
 import { replicationLag, type DomainStatus } from '../../src/metrics/scrape-reads.js';
 import { fakeReplicas, fakeTarget, jobRecord, metricsWith, UUID_A, UUID_B } from '../support/metrics-fakes.js';
 import { parsePrometheusText, valueOf } from '../support/prometheus-text.js';
@@ -44,6 +44,7 @@ describe('the /metrics exposition', () => {
     const types = Object.fromEntries([...families.values()].map((f) => [f.name, f.type]));
     expect(types).toEqual({
       virt_dr_jobs_total: 'counter',
+      virt_dr_domain_backups_total: 'counter',
       virt_dr_bytes_written_total: 'counter',
       virt_dr_freeze_seconds: 'histogram',
       virt_dr_target_errors_total: 'counter',
@@ -52,6 +53,7 @@ describe('the /metrics exposition', () => {
       virt_dr_jobs: 'gauge',
       virt_dr_last_success_timestamp_seconds: 'gauge',
       virt_dr_rpo_seconds: 'gauge',
+      virt_dr_rpo_target_seconds: 'gauge',
       virt_dr_target_free_bytes: 'gauge',
       virt_dr_target_total_bytes: 'gauge',
       virt_dr_replication_lag_seconds: 'gauge',
@@ -81,6 +83,17 @@ describe('the /metrics exposition', () => {
     const families = parsePrometheusText(await fedMetrics().registry.metrics());
     const bytes = (action: string) => valueOf(families, 'virt_dr_bytes_written_total', { action });
     expect([bytes('backup'), bytes('restore'), bytes('delete'), bytes('replicate'), bytes('verify')]).toEqual([1026, 5000, 30, 300, undefined]);
+  });
+
+  it('counts each finished backup per domain and final state, and no other job', async () => {
+    const families = parsePrometheusText(await fedMetrics().registry.metrics());
+    const backups = (state: string) => valueOf(families, 'virt_dr_domain_backups_total', { domain: 'vm-a', domain_uuid: UUID_A, state });
+    expect([backups('succeeded'), backups('failed'), backups('cancelled')]).toEqual([3, 1, undefined]);
+    // The queued backup of vm-b has not finished; restores, deletes and verifies are not backups.
+    expect(families.get('virt_dr_domain_backups_total')!.samples).toHaveLength(2);
+    expect(backupOutcome(jobRecord('backup', 'cancelled', { domain_name: 'vm-b', domain_uuid: UUID_B }))).toEqual({ domain: 'vm-b', domain_uuid: UUID_B, state: 'cancelled' });
+    expect(backupOutcome(jobRecord('backup', 'running'))).toBeNull();
+    expect(backupOutcome(jobRecord('restore', 'failed'))).toBeNull();
   });
 
   it('observes each freeze in seconds by quiesce method, nothing for a backup that froze nothing', async () => {

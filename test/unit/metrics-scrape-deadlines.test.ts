@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fakeReplicas, fakeTarget, metricsWith, UUID_A } from '../support/metrics-fakes.js';
 import { parsePrometheusText, valueOf } from '../support/prometheus-text.js';
 
-const DEADLINES = { freeSpaceMs: 100, domainsMs: 150 };
+const DEADLINES = { freeSpaceMs: 100, domainsMs: 150, policiesMs: 150 };
 
 async function timedScrape(metrics: ReturnType<typeof metricsWith>) {
   const started = Date.now();
