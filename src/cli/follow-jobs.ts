@@ -50,8 +50,12 @@ export async function followJobs(session: CliSession, requests: readonly JobRequ
   };
   const onEvent = (event: Notification) => {
     const jobId = String(event.payload.job_id);
-    if (labels.size < requests.length) early.push(event);
-    if (!labels.has(jobId) || finished.has(jobId)) return;
+    if (!labels.has(jobId)) {
+      // Perhaps one of ours whose call has not returned yet: kept until every call has.
+      if (labels.size < requests.length) early.push(event);
+      return;
+    }
+    if (finished.has(jobId)) return;
     const suffix = event.event_type.slice(event.event_type.lastIndexOf('.') + 1);
     if (suffix === 'progress') view.update(jobId, progressOf(event.payload));
     else if (suffix === 'end' || suffix === 'error') finish(event.payload as JobView);
@@ -87,7 +91,10 @@ function report(session: CliSession, labels: Map<string, string>, finished: Map<
   let code: ExitCode = ExitCode.ok;
   for (const job of jobs) {
     if (job.state === 'succeeded') {
-      if (!session.json) session.printRecord((job.result ?? {}) as Record<string, unknown>);
+      if (session.json) continue;
+      // Several results one after another: each under its job's name.
+      if (jobs.length > 1) session.write(['', `${labels.get(job.job_id)}:`]);
+      session.printRecord((job.result ?? {}) as Record<string, unknown>);
       continue;
     }
     const error = (job.error ?? {}) as { class?: string; message?: string };

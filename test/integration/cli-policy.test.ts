@@ -104,7 +104,7 @@ describe('virt-dr policy', () => {
 
   it('refuses a bad key path before asking the agent', async () => {
     const run = await policy('--project', PROJECT, '--set', 'retension.max_count=4');
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2); // a usage error: nothing was sent
     expect(run.stderr).toMatch(/^virt-dr: --set "retension.max_count=4": "retension" is not a policy key \(keys: schedule, /);
   });
 

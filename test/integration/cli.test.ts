@@ -10,11 +10,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../src/bus/rpc-client.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, CLI_BIN } from '../support/agent-process.js';
 import { parseRecord, parseTable } from '../support/cli-output.js';
 import { startGuestAndAgent, stopGuestAndAgent } from '../support/guest-and-agent.js';
 import { domainState, guestWriteRandomFile, waitForAgent } from '../support/guest.js';
 import { projectRoot } from '../support/project-root.js';
+import { runInPty } from '../support/pty.js';
+import { renderScreen } from '../support/terminal-screen.js';
 
 const execFileP = promisify(execFile);
 const ROOT = projectRoot(import.meta.url);
@@ -204,6 +206,17 @@ describe('the virt-dr CLI against real agents', () => {
     expect(timeout.stderr).toMatch(/^virt-dr: no reply within 2000 ms/);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
+
+  it('backup --wait on a pseudo-terminal: one bar, redrawn in place, ending at 100 %, then the point', async () => {
+    await guestWriteRandomFile(GUEST, '/data/pty.bin', 8 << 20);
+    const run = await runInPty([process.execPath, CLI_BIN, '--host', agent.host, 'backup', GUEST, '--wait'], agent.cliEnv(), { columns: 120, timeoutMs: 180_000 });
+    expect(run, run.output).toMatchObject({ timedOut: false, exitCode: 0 });
+    const screen = renderScreen(run.output, 120);
+    // Several frames were drawn (each update's), but the screen holds the bar once.
+    expect(run.output.match(/backup of vdr-cli \(/g)!.length).toBeGreaterThan(1);
+    expect(screen.rows.filter((row) => row.startsWith('backup of vdr-cli'))).toEqual([expect.stringMatching(/ \[█+\] 100 % .* succeeded in /)]);
+    expect(screen.rows).toContainEqual(expect.stringMatching(/^mode +incremental$/));
+  }, 300_000);
 
   it('bash completion: installed as install.sh does, `complete -p virt-dr` in a new login shell, and its candidates', async () => {
     const bin = `${ROOT}/bin/virt-dr.js`;

@@ -8,7 +8,7 @@ import { startDrScenario, type DrScenario } from '../support/dr-agents.js';
 import { domainState, guestSha256, guestWriteRandomFile, virsh, waitForAgent, type TestGuest } from '../support/guest.js';
 import { expectRefused } from '../support/refused.js';
 import { phasesOf } from '../support/job-phases.js';
-import { finishedJob, type RestoreView } from '../support/restore-api.js';
+import { finishedJob, finishedJobByCli, type RestoreView } from '../support/restore-api.js';
 import { startDrLibvirtd, type DrLibvirtd } from '../support/second-libvirtd.js';
 
 /**
@@ -80,7 +80,7 @@ describe('failback from a DR node with its own libvirtd', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
-    const job = await finishedJob<{ backup_id: string; paused_ms: number; home_host: string }>(drClient, 'failback', { domain: NAME }, drNode.host);
+    const job = await finishedJobByCli<{ backup_id: string; paused_ms: number; home_host: string }>(drNode, ['failback', NAME]);
     watching = false;
     await watcher;
     expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');

@@ -10,7 +10,7 @@ import { defaultWorkDir, domainState, guestExec, guestSha256, guestWriteRandomFi
 import { expectRefused } from '../support/refused.js';
 import type { Sshd } from '../support/sshd.js';
 import { phasesOf } from '../support/job-phases.js';
-import { finishedJob, type RestoreView } from '../support/restore-api.js';
+import { finishedJob, finishedJobByCli, type RestoreView } from '../support/restore-api.js';
 import { FileRepository } from '../../src/repo/file-repository.js';
 import { fileSums, flattenedSha256 } from '../support/repo-chain.js';
 
@@ -39,8 +39,6 @@ describe('failover to a DR node over SSH', () => {
   const points: PointView[] = [];
   const files: Record<string, string> = {};
 
-  /** The finished failover job, from the DR agent's own queue. */
-  const failover = (args: Record<string, unknown>) => finishedJob<RestoreView>(drClient, 'failover', args, drNode.host);
 
   beforeAll(async () => {
     scenario = await startDrScenario({ name: 'failover', workDir: WORK, guestName: NAME });
@@ -102,7 +100,8 @@ describe('failover to a DR node over SSH', () => {
     await virsh(['destroy', NAME]);
     await virsh(['undefine', NAME]);
     const requested = Date.now();
-    const job = await failover({ domain: NAME });
+    // As an operator runs it: the CLI, on the DR agent's own queue.
+    const job = await finishedJobByCli<RestoreView>(drNode, ['failover', NAME]);
     expect(job.state, `${job.error?.class}: ${job.error?.message}`).toBe('succeeded');
     expect(job.result).toMatchObject({ backup_id: points.at(-1)!.backup_id, domain: NAME, domain_uuid: guest.uuid, instant: true });
     // The DR node reads its own repository in place: nothing to fetch, no domain to stop.

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { RpcClient } from '../../src/bus/rpc-client.js';
+import type { AgentProcess } from './agent-process.js';
 import type { JobView } from './backup-api.js';
 import { destroyTestGuest, domainExists, virsh } from './guest.js';
 
@@ -23,6 +24,16 @@ export function finishedJob<R>(
   server?: string,
 ): Promise<Omit<JobView, 'result'> & { result: R | null }> {
   return client.call(method, { wait: true, ...args }, { timeoutMs: 600_000, ...(server ? { server } : {}) });
+}
+
+/**
+ * A job run by the CLI as an operator would (`virt-dr --host HOST ARGS... --wait --json`):
+ * the finished job it prints, whatever its outcome (a failed job also exits 1).
+ */
+export async function finishedJobByCli<R>(agent: AgentProcess, args: readonly string[]): Promise<Omit<JobView, 'result'> & { result: R | null }> {
+  const run = await agent.cliRun(['--host', agent.host, ...args, '--wait', '--json']);
+  if (run.code > 1 || !run.stdout.trim()) throw new Error(`virt-dr ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as Omit<JobView, 'result'> & { result: R | null };
 }
 
 /** A job started with wait=false, once it has ended: get_job polled every half second on `server`'s queue. */
