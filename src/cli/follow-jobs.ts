@@ -36,7 +36,8 @@ export async function startJobs(session: CliSession, requests: readonly JobReque
 export async function followJobs(session: CliSession, requests: readonly JobRequest[]): Promise<ExitCode> {
   const bus = await session.bus();
   // With --json, stdout holds the JSON alone: the progress goes to stderr.
-  const view = progressView(session.json ? session.streams.err : session.streams.out);
+  const progressStream = session.json ? session.streams.err : session.streams.out;
+  const view = progressView(progressStream);
   const labels = new Map<string, string>();
   const finished = new Map<string, JobView>();
   const early: Notification[] = [];
@@ -52,7 +53,7 @@ export async function followJobs(session: CliSession, requests: readonly JobRequ
     const jobId = String(event.payload.job_id);
     if (!labels.has(jobId)) {
       // Perhaps one of ours whose call has not returned yet: kept until every call has.
-      if (labels.size < requests.length) early.push(event);
+      if (labels.size === 0) early.push(event);
       return;
     }
     if (finished.has(jobId)) return;
@@ -69,10 +70,13 @@ export async function followJobs(session: CliSession, requests: readonly JobRequ
   }, POLL_INTERVAL_MS);
   const deadline = session.options.timeout === undefined ? null : setTimeout(() => settle(), session.options.timeout * 1000);
   try {
-    for (const request of requests) {
-      const { job_id: jobId } = await session.call<{ job_id: string }>(request.method, request.args);
-      labels.set(jobId, request.label);
-      view.add(jobId, `${request.label} (${jobId.slice(0, 8)})`);
+    const accepted: [string, string][] = [];
+    for (const request of requests) accepted.push([(await session.call<{ job_id: string }>(request.method, request.args)).job_id, request.label]);
+    // Each job's id on a line of its own, above the bars: what `virt-dr job` and `cancel` take.
+    progressStream.write(accepted.map(([jobId, label]) => `${label}: job ${jobId}\n`).join(''));
+    for (const [jobId, label] of accepted) {
+      labels.set(jobId, label);
+      view.add(jobId, label);
     }
     early.splice(0).forEach(onEvent);
     await allFinished;

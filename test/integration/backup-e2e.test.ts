@@ -164,7 +164,7 @@ describe('backup over the bus, end to end, on a running guest', () => {
     const cli = (args: string[]) => agent.cli(args);
     const { stdout } = await cli(['backup', GUEST, '--wait']);
     // Without a terminal: a line per 10 % at most, ending at 100 %, then the point.
-    expect(stdout).toMatch(/^backup of vdr-e2e \([0-9a-f]{8}\): 100 % .* succeeded in /m);
+    expect(stdout).toMatch(/^backup of vdr-e2e: job [0-9a-f-]{36}$(.|\n)*^backup of vdr-e2e: 100 % .* succeeded in /m);
     expect(stdout).toMatch(/^mode +incremental$/m);
     const listing = (await cli(['ls', GUEST])).stdout.trim().split('\n');
     expect(listing[0]).toMatch(/^ID +MODE +ENGINE/);
