@@ -69,11 +69,6 @@ export class CliSession {
     this.write(this.json ? [JSON.stringify(answer, null, 2)] : (human?.() ?? renderRecord(answer)));
   }
 
-  /** A line for people (never in --json output, which stays parseable). */
-  note(line: string): void {
-    (this.json ? this.streams.err : this.streams.out).write(`${line}\n`);
-  }
-
   write(lines: readonly string[]): void {
     this.streams.out.write(lines.map((line) => `${line}\n`).join(''));
   }

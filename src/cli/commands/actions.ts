@@ -47,7 +47,7 @@ export function registerActionCommands(program: Command, kit: CommandKit): void 
     .argument('<backup-id>', 'the point to restore')
     .option('--new <name>', 'define a new domain NAME instead of replacing the domain')
     .option('--instant', 'start the domain on the point at once and copy its disks while it runs')
-    .option('--resume', 'start the restored domain even if it was shut off at the point')
+    .option('--resume', "with --instant: finish an instant restore's copy that was cut off (the domain keeps running)")
     .option(WAIT, `${WAIT_HELP}; shows the phases (copying, defining, starting, pivoting)`)
     .addHelpText('after', examples('virt-dr restore web-01 20261129T101500Z-3f2a --wait', 'virt-dr restore web-01 20261129T101500Z-3f2a --new web-01-check --instant --wait'))
     .action((domain: string, backupId: string, options: { new?: string; instant?: boolean; resume?: boolean; wait?: boolean }, command: Command) =>
