@@ -1,5 +1,5 @@
 import type { Notification } from '../bus/rpc-client.js';
-import type { JobAction } from '../jobs/job.js';
+import { isFinished, type JobAction, type JobState } from '../jobs/job.js';
 import { ExitCode, FollowTimeout } from './exit-codes.js';
 import { progressView, type JobOutcome, type ProgressUpdate } from './progress/view.js';
 import type { CliSession } from './session.js';
@@ -13,7 +13,7 @@ export interface JobRequest {
   label: string;
 }
 
-type JobView = Record<string, unknown> & { job_id: string; state: string };
+type JobView = Record<string, unknown> & { job_id: string; state: JobState };
 
 /** A missed end notification (a bus hiccup) must not leave the CLI waiting forever. */
 const POLL_INTERVAL_MS = 5_000;
@@ -22,7 +22,7 @@ const POLL_INTERVAL_MS = 5_000;
 export async function startJobs(session: CliSession, requests: readonly JobRequest[]): Promise<ExitCode> {
   const accepted: Record<string, unknown>[] = [];
   for (const request of requests) accepted.push(await session.call<Record<string, unknown>>(request.method, request.args));
-  if (session.json) session.write([JSON.stringify(accepted.length === 1 ? accepted[0] : accepted, null, 2)]);
+  if (session.json) session.printJson(accepted.length === 1 ? accepted[0] : accepted);
   else accepted.forEach((answer, i) => session.write([`${requests[i]!.label}: job ${String(answer.job_id)} accepted`]));
   return ExitCode.ok;
 }
@@ -65,7 +65,7 @@ export async function followJobs(session: CliSession, requests: readonly JobRequ
   await bus.watchNotifications(onEvent);
   const poll = setInterval(() => {
     for (const jobId of labels.keys()) {
-      if (!finished.has(jobId)) void session.call<JobView>('get_job', { job_id: jobId }).then((job) => job.state !== 'queued' && job.state !== 'running' && finish(job), () => undefined);
+      if (!finished.has(jobId)) void session.call<JobView>('get_job', { job_id: jobId }).then((job) => isFinished(job.state) && finish(job), () => undefined);
     }
   }, POLL_INTERVAL_MS);
   const deadline = session.options.timeout === undefined ? null : setTimeout(() => settle(), session.options.timeout * 1000);
@@ -91,7 +91,7 @@ export async function followJobs(session: CliSession, requests: readonly JobRequ
 function report(session: CliSession, labels: Map<string, string>, finished: Map<string, JobView>): ExitCode {
   const unfinished = [...labels.keys()].filter((jobId) => !finished.has(jobId));
   const jobs = [...finished.values()];
-  if (session.json) session.write([JSON.stringify(jobs.length === 1 ? jobs[0] : jobs, null, 2)]);
+  if (session.json) session.printJson(jobs.length === 1 ? jobs[0] : jobs);
   let code: ExitCode = ExitCode.ok;
   for (const job of jobs) {
     if (job.state === 'succeeded') {
@@ -112,12 +112,12 @@ function report(session: CliSession, labels: Map<string, string>, finished: Map<
   return code;
 }
 
+/** A progress notification's numbers (the view counts a missing one as 0) and phase. */
 function progressOf(payload: Record<string, unknown>): ProgressUpdate {
-  const phase = payload.phase ?? (payload.progress as Record<string, unknown> | undefined)?.phase ?? null;
   return {
-    bytesDone: Number(payload.bytes_done) || 0,
-    bytesTotal: Number(payload.bytes_total) || 0,
-    rateBytesPerS: Number(payload.rate_bytes_per_s) || 0,
-    phase: typeof phase === 'string' ? phase : null,
+    bytesDone: Number(payload.bytes_done),
+    bytesTotal: Number(payload.bytes_total),
+    rateBytesPerS: Number(payload.rate_bytes_per_s),
+    phase: typeof payload.phase === 'string' ? payload.phase : null,
   };
 }

@@ -61,12 +61,19 @@ export class CliSession {
 
   /** The answer as the protocol sent it with --json; else the table of its rows. */
   printTable<Row>(answer: unknown, rows: readonly Row[], columns: readonly Column<Row>[]): void {
-    this.write(this.json ? [JSON.stringify(answer, null, 2)] : renderTable(columns, rows));
+    if (this.json) this.printJson(answer);
+    else this.write(renderTable(columns, rows));
   }
 
   /** The answer as the protocol sent it with --json; else one `key  value` line per field. */
   printRecord(answer: Record<string, unknown>, human?: () => string[]): void {
-    this.write(this.json ? [JSON.stringify(answer, null, 2)] : (human?.() ?? renderRecord(answer)));
+    if (this.json) this.printJson(answer);
+    else this.write(human?.() ?? renderRecord(answer));
+  }
+
+  /** The protocol's objects as the agent sent them, for scripts. */
+  printJson(value: unknown): void {
+    this.write([JSON.stringify(value, null, 2)]);
   }
 
   write(lines: readonly string[]): void {

@@ -59,13 +59,11 @@ export class AgentMetrics {
   private readonly freeze: Histogram<'quiesce'>;
   private readonly targetErrors: Counter<'target'>;
   private readonly replicationErrors: Counter<'target'>;
-  /** `<target> <read>` of the reads failing now: logged when they start and end. */
+  /** The reads failing now (`<target> <read>`, or the policies): logged when they start and end. */
   private readonly failingReads = new Set<string>();
   /** One read of the primary's domains per scrape; null when it failed or was late. */
   private readonly domainsNow: () => Promise<DomainStatus[] | null>;
   private readonly spaceNow: () => Promise<Map<string, { free_bytes: number; total_bytes: number }>>;
-  /** Whether the last scrape's policy reads failed: logged when that starts and ends. */
-  private policiesFailing = false;
   private readonly rpoTargetOf = rpoTargetMemo();
 
   constructor(private readonly sources: MetricsSources) {
@@ -220,21 +218,10 @@ export class AgentMetrics {
    * scrape goes on. Reads still running are shared by the next scrape, not started again.
    */
   private async rpoTargetsNow(): Promise<RpoTarget[]> {
-    const failures: string[] = [];
     const { policiesMs } = this.sources.timeouts ?? DEFAULT_TIMEOUTS;
-    const targets = await within(this.readRpoTargets(), policiesMs, 'the domains\' policies').then(
-      (read) => {
-        failures.push(...read.failures);
-        return read.targets;
-      },
-      (err: Error) => {
-        failures.push(err.message);
-        return [];
-      },
-    );
-    if (failures.length > 0 && !this.policiesFailing) this.sources.log.warn({ failures: failures.slice(0, 5) }, 'metrics: policies did not resolve; their RPO targets are left out');
-    if (failures.length === 0 && this.policiesFailing) this.sources.log.info('metrics: the policies resolve again');
-    this.policiesFailing = failures.length > 0;
+    const { targets, failures } = await within(this.readRpoTargets(), policiesMs, 'the domains\' policies').catch((err: Error) => ({ targets: [], failures: [err.message] }));
+    if (failures.length > 0) this.outageStarts('policies', () => this.sources.log.warn({ failures: failures.slice(0, 5) }, 'metrics: policies did not resolve; their RPO targets are left out'));
+    else this.outageEnds('policies', () => this.sources.log.info('metrics: the policies resolve again'));
     return targets;
   }
 
@@ -271,15 +258,23 @@ export class AgentMetrics {
   private targetFailed(target: string, read: TargetRead, err: Error): null {
     this.targetErrors.inc({ target });
     // Once per outage in the log; every scrape in the counter.
-    const key = `${target} ${read}`;
-    if (!this.failingReads.has(key)) this.sources.log.warn({ target, read, err: err.message }, 'metrics: a repository target did not answer; its series are left out');
-    this.failingReads.add(key);
+    this.outageStarts(`${target} ${read}`, () => this.sources.log.warn({ target, read, err: err.message }, 'metrics: a repository target did not answer; its series are left out'));
     return null;
   }
 
   private targetAnswered<T>(target: string, read: TargetRead, value: T): T {
-    if (this.failingReads.delete(`${target} ${read}`)) this.sources.log.info({ target, read }, 'metrics: the repository target answers again');
+    this.outageEnds(`${target} ${read}`, () => this.sources.log.info({ target, read }, 'metrics: the repository target answers again'));
     return value;
+  }
+
+  /** Logs a read's failure once per outage, not once per scrape. */
+  private outageStarts(read: string, log: () => void): void {
+    if (!this.failingReads.has(read)) log();
+    this.failingReads.add(read);
+  }
+
+  private outageEnds(read: string, log: () => void): void {
+    if (this.failingReads.delete(read)) log();
   }
 
   /** A listener must never throw into the job runner or the replicator. */

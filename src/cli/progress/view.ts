@@ -3,6 +3,7 @@
  * terminal (tty-view.ts), a few plain lines otherwise (plain-view.ts). The command code
  * feeds both through this one interface and never asks which it has.
  */
+import type { JobState } from '../../jobs/job.js';
 import { PlainProgressView } from './plain-view.js';
 import { TtyProgressView } from './tty-view.js';
 
@@ -14,7 +15,8 @@ export interface ProgressUpdate {
   phase: string | null;
 }
 
-export type JobOutcome = 'succeeded' | 'failed' | 'cancelled';
+/** How a job ended: the job model's finished states. */
+export type JobOutcome = Exclude<JobState, 'queued' | 'running'>;
 
 export interface JobProgressView {
   /** A job to show from now on (its bar, or its first line). */
